@@ -1,0 +1,1 @@
+"""tunelab: experiment tracking and hyperparameter tuning workbench."""

@@ -1,0 +1,197 @@
+"""A local SecantusDB server (MongoDB wire protocol) managed through a pid file."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from tunelab.db._client import ping
+from tunelab.errors import TunelabError
+
+SERVER_COMMAND = "secantusd-py"
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    running: bool
+    pid: int | None
+    port: int
+    url: str
+
+
+class EmbeddedServer:
+    """One SecantusDB process per state directory, bound to 127.0.0.1.
+
+    Files under ``state_dir``: ``db/`` (WiredTiger data), ``db.pid`` (JSON with
+    pid and port), ``db.log`` (server output), ``db.lock`` (serialises starts).
+    The server runs with ``--sync-on-commit``: without it a ``kill -9`` loses
+    acknowledged writes.
+    """
+
+    def __init__(self, state_dir: Path, port: int) -> None:
+        self.state_dir = state_dir
+        self.port = port
+        self.storage_dir = state_dir / "db"
+        self.pid_file = state_dir / "db.pid"
+        self.log_file = state_dir / "db.log"
+        self.config_file = state_dir / "secantusd.toml"
+
+    @property
+    def url(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/"
+
+    def status(self) -> ServerStatus:
+        pid = self._running_pid()
+        return ServerStatus(running=pid is not None, pid=pid, port=self.port, url=self.url)
+
+    def start(self, timeout: float = 60.0) -> bool:
+        """Start the server unless it is already running; wait until it answers a ping.
+
+        Returns True if this call started it. Raises TunelabError if the port is
+        held by another program or the server does not come up.
+        """
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with self._start_lock():
+            if self._running_pid() is not None:
+                ping(self.url, timeout=timeout)
+                return False
+            if _port_in_use(self.port):
+                raise TunelabError(
+                    f"port {self.port} on 127.0.0.1 is held by another program, not tunelab's "
+                    "database; pick another with TUNELAB_DB_PORT or [database] port in tunelab.toml"
+                )
+            process = self._spawn()
+            self.pid_file.write_text(json.dumps({"pid": process.pid, "port": self.port}))
+            self._wait_until_up(process, timeout)
+            return True
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop the server (SIGTERM, then SIGKILL after ``timeout``). True if it was running."""
+        pid = self._running_pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.05)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def _spawn(self) -> subprocess.Popen:
+        # An explicit (empty) config file stops the server from picking up a
+        # secantusd.toml from the cwd or the user's home.
+        self.config_file.touch()
+        command = [
+            _server_executable(),
+            "--config", str(self.config_file),
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--storage-path", str(self.storage_dir),
+            "--sync-on-commit",
+            "--log-level", "WARNING",
+        ]  # fmt: skip
+        with open(self.log_file, "ab") as log:
+            return subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # outlives the command that started it
+            )
+
+    def _wait_until_up(self, process: subprocess.Popen, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                self.pid_file.unlink(missing_ok=True)
+                raise TunelabError(
+                    f"the embedded database exited with status {process.returncode} on start; "
+                    f"last lines of {self.log_file}: {_tail(self.log_file)}"
+                )
+            if _port_in_use(self.port):
+                ping(self.url, timeout=max(1.0, deadline - time.monotonic()))
+                return
+            time.sleep(0.05)
+        process.kill()
+        self.pid_file.unlink(missing_ok=True)
+        raise TunelabError(f"the embedded database did not answer within {timeout:.0f} s; see {self.log_file}")
+
+    def _running_pid(self) -> int | None:
+        """The pid from the pid file if that process is alive and is our server."""
+        try:
+            record = json.loads(self.pid_file.read_text())
+            pid = int(record["pid"])
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return None
+        if not _alive(pid) or SERVER_COMMAND not in _cmdline(pid):
+            return None
+        return pid
+
+    @contextmanager
+    def _start_lock(self) -> Iterator[None]:
+        with open(self.state_dir / "db.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _server_executable() -> str:
+    beside_python = Path(sys.executable).parent / SERVER_COMMAND
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which(SERVER_COMMAND)
+    if found is None:
+        raise TunelabError(f"{SERVER_COMMAND} not found: install tunelab's dependencies (pip install secantusdb)")
+    return found
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours is dead for our purposes.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

@@ -1,0 +1,109 @@
+"""Where tunelab keeps its state and which MongoDB it talks to.
+
+Precedence, highest first: environment variables, the project's
+``tunelab.toml``, built-in defaults.
+
+==========================  =========================  ===================
+environment variable        ``tunelab.toml`` key       default
+==========================  =========================  ===================
+``TUNELAB_PROJECT_DIR``     (where the file is)        nearest ancestor of
+                                                       the cwd holding a
+                                                       ``tunelab.toml``,
+                                                       else the cwd
+``TUNELAB_STATE_DIR``       ``state_dir``              ``<project>/.tunelab``
+``TUNELAB_MONGO_URL``       ``[database] url``         unset: embedded server
+``TUNELAB_DB_NAME``         ``[database] name``        ``tunelab``
+``TUNELAB_DB_PORT``         ``[database] port``        ``27117``
+==========================  =========================  ===================
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from tunelab.errors import TunelabError
+
+PROJECT_FILE = "tunelab.toml"
+DEFAULT_DB_NAME = "tunelab"
+# Not 27017, so the embedded server never collides with (or impersonates) a real MongoDB.
+DEFAULT_DB_PORT = 27117
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings; build one with :func:`load_settings`."""
+
+    project_dir: Path
+    state_dir: Path
+    mongo_url: str | None
+    db_name: str
+    db_port: int
+
+    @property
+    def experiments_dir(self) -> Path:
+        return self.project_dir / "experiments"
+
+    @property
+    def offline_dir(self) -> Path:
+        """Where ``--offline`` runs are written (a Sacred FileStorageObserver root)."""
+        return self.state_dir / "offline"
+
+    @property
+    def failed_saves_dir(self) -> Path:
+        """Where Sacred's MongoObserver dumps a run it could not save."""
+        return self.state_dir / "failed-saves"
+
+
+def find_project_dir(start: Path) -> Path:
+    """The nearest ancestor of ``start`` (itself included) holding ``tunelab.toml``."""
+    for directory in (start, *start.parents):
+        if (directory / PROJECT_FILE).is_file():
+            return directory
+    return start
+
+
+def _read_project_file(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise TunelabError(f"{path}: invalid TOML: {exc}") from None
+
+
+def _port(value: object, source: str) -> int:
+    try:
+        port = int(str(value))
+    except ValueError:
+        raise TunelabError(f"{source}: port must be an integer, got {value!r}") from None
+    if not 1 <= port <= 65535:
+        raise TunelabError(f"{source}: port must be between 1 and 65535, got {port}")
+    return port
+
+
+def load_settings(cwd: Path | None = None) -> Settings:
+    """Resolve settings from the environment and ``tunelab.toml``."""
+    env = os.environ
+    if env.get("TUNELAB_PROJECT_DIR"):
+        project_dir = Path(env["TUNELAB_PROJECT_DIR"]).resolve()
+    else:
+        project_dir = find_project_dir((cwd or Path.cwd()).resolve())
+    project_file = project_dir / PROJECT_FILE
+    file_values = _read_project_file(project_file)
+    database = file_values.get("database", {})
+
+    state_dir = env.get("TUNELAB_STATE_DIR") or file_values.get("state_dir") or ".tunelab"
+    if "TUNELAB_DB_PORT" in env:
+        port = _port(env["TUNELAB_DB_PORT"], "TUNELAB_DB_PORT")
+    else:
+        port = _port(database.get("port", DEFAULT_DB_PORT), f"{project_file}: [database] port")
+    return Settings(
+        project_dir=project_dir,
+        state_dir=(project_dir / state_dir).resolve(),
+        mongo_url=env.get("TUNELAB_MONGO_URL") or database.get("url") or None,
+        db_name=env.get("TUNELAB_DB_NAME") or database.get("name") or DEFAULT_DB_NAME,
+        db_port=port,
+    )

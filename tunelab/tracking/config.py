@@ -1,0 +1,108 @@
+"""Experiment configs: JSON files plus ``KEY=VALUE`` overrides, checked against a schema.
+
+An experiment's schema is a pydantic model (subclass :class:`ExperimentConfig`);
+its default values live in ``configs/<experiment>.json``. Every problem is a
+:class:`~tunelab.errors.TunelabError` naming the file (with line and column for
+bad JSON) or the override, and the key at fault.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from tunelab.errors import TunelabError
+
+
+class ExperimentConfig(BaseModel):
+    """Base schema: unknown keys are errors, values are not coerced (an int passes as a float)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    seed: int
+
+
+def load_json(path: Path) -> dict[str, Any]:
+    """Read a JSON object from ``path``; errors name ``path:line:col``."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise TunelabError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise TunelabError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TunelabError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    if not isinstance(value, dict):
+        raise TunelabError(f"{path}: a config must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def parse_value(text: str) -> Any:
+    """A value as Sacred's ``with KEY=VALUE`` reads it: a Python/JSON literal, else the string."""
+    for literal in (text, text.replace("true", "True").replace("false", "False").replace("null", "None")):
+        try:
+            return ast.literal_eval(literal)
+        except (ValueError, SyntaxError):
+            continue
+    return text
+
+
+def parse_overrides(assignments: Iterable[str]) -> dict[str, Any]:
+    """``["C=2.0", "kernel=rbf"]`` -> ``{"C": 2.0, "kernel": "rbf"}`` (dotted keys nest)."""
+    overrides: dict[str, Any] = {}
+    for assignment in assignments:
+        key, sep, raw = assignment.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part.isidentifier() for part in key.split(".")):
+            raise TunelabError(f"--set {assignment!r}: expected KEY=VALUE, e.g. --set C=2.0")
+        *parents, leaf = key.split(".")
+        target = overrides
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = parse_value(raw.strip())
+    return overrides
+
+
+def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """A recursive dict update that returns a new dict."""
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def validate(schema: type[ExperimentConfig], sources: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Merge ``sources`` (label -> values, lowest precedence first) and check them.
+
+    The error names the label of the source that supplied the offending key.
+    Returns the merged config.
+    """
+    merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for label, values in sources.items():
+        merged = merge(merged, values)
+        origin.update(dict.fromkeys(values, label))
+    try:
+        schema.model_validate(merged)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"]) or "(config)"
+        label = origin.get(str(error["loc"][0]), "config") if error["loc"] else "config"
+        if error["type"] == "extra_forbidden":
+            message = f"unknown config key (known keys: {', '.join(schema.model_fields)})"
+        elif error["type"] == "missing":
+            message = "missing required key"
+        else:
+            message = f"{error['msg']}, got {error['input']!r}"
+        raise TunelabError(f"{label}: key {key!r}: {message}") from None
+    return merged

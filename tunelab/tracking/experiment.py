@@ -1,0 +1,113 @@
+"""``TrackedExperiment``: a Sacred Experiment with tunelab's conventions built in."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import joblib
+from sacred import SETTINGS, Experiment
+from sacred.dependencies import gather_sources_and_dependencies
+from sacred.run import Run
+from sacred.utils import SacredError
+
+from tunelab.errors import TunelabError
+from tunelab.settings import load_settings
+from tunelab.tracking.config import ExperimentConfig, validate
+from tunelab.tracking.observers import BEAT_INTERVAL_S, tracking_observers
+from tunelab.versioning import Dataset, load_dataset
+
+SETTINGS.DEFAULT_BEAT_INTERVAL = BEAT_INTERVAL_S
+SETTINGS.CAPTURE_MODE = "sys"  # "fd" starts a tee process per run
+
+OFFLINE_ENV = "TUNELAB_OFFLINE"
+
+
+class TrackedExperiment(Experiment):
+    """A Sacred experiment whose config is checked against a schema.
+
+    * Defaults come from ``configs/<name>.json`` beside the ``experiments/``
+      folder the experiment file lives in.
+    * Every config (Sacred's ``with`` or tunelab's ``--set``) is validated
+      against ``schema`` before the run starts: a bad one starts no run.
+    * Runs are observed by tunelab's database unless observers were attached,
+      or by a local directory when ``TUNELAB_OFFLINE=1``.
+    * :meth:`load_data` records the data version; :meth:`save_model` stores the
+      fitted model as an artifact.
+    """
+
+    def __init__(self, name: str, schema: type[ExperimentConfig]) -> None:
+        caller_globals = sys._getframe(1).f_globals
+        experiment_dir = Path(caller_globals["__file__"]).resolve().parent
+        super().__init__(name, base_dir=str(experiment_dir), save_git_info=False)
+        # Sacred read the sources from *our* frame; read them from the experiment file's.
+        self.doc = caller_globals.get("__doc__", "")
+        try:
+            found = gather_sources_and_dependencies(caller_globals, True, self.base_dir)
+        except ValueError:  # a git repository without a commit yet
+            found = gather_sources_and_dependencies(caller_globals, False, self.base_dir)
+        self.mainfile, self.sources, self.dependencies = found
+        self.schema = schema
+        self.defaults_file = experiment_dir.parent / "configs" / f"{name}.json"
+        self.add_config(str(self.defaults_file))
+        self.config_hook(self._check_config)
+
+    def run(self, command_name=None, config_updates=None, named_configs=(), info=None,
+            meta_info=None, options=None) -> Run:
+        """Sacred's ``run``, observed by tunelab's database unless observers are attached."""
+        added = [] if self.observers else tracking_observers(load_settings(), offline=_offline())
+        self.observers.extend(added)
+        info = {"uid": uuid.uuid4().hex, **(info or {})}
+        try:
+            return super().run(command_name, config_updates, named_configs, info, meta_info, options)
+        finally:
+            for observer in added:
+                self.observers.remove(observer)
+
+    def run_commandline(self, argv=None) -> Run | None:
+        """Sacred's command line; a config or database problem is one line and exit 2."""
+        try:
+            return super().run_commandline(argv)
+        except TunelabError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    def load_data(self, name: str) -> Dataset:
+        """Load a data set and record its name and version in the current run's info."""
+        dataset = load_dataset(name)
+        info = self._current().info
+        info["dataset"] = dataset.name
+        info["data_version"] = dataset.version
+        return dataset
+
+    def save_model(self, model: Any, name: str = "model.joblib") -> None:
+        """Store a fitted model as an artifact of the current run (Keras models as ``.keras``)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            if hasattr(model, "save") and name.endswith(".keras"):
+                model.save(path)
+            else:
+                joblib.dump(model, path)
+            self.add_artifact(str(path), name=name)
+
+    def _current(self) -> Run:
+        if self.current_run is None:
+            raise RuntimeError("only available while a run is going")
+        return self.current_run
+
+    def _check_config(self, config: dict, command_name: str, logger) -> dict:
+        if command_name != self.default_command:
+            return {}
+        try:
+            validate(self.schema, {"config": config})
+        except TunelabError as exc:
+            raise SacredError(str(exc), print_traceback=False) from None
+        return {}
+
+
+def _offline() -> bool:
+    return os.environ.get(OFFLINE_ENV, "").lower() in ("1", "true", "yes")
