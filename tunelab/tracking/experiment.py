@@ -54,7 +54,11 @@ class TrackedExperiment(Experiment):
         self.schema = schema
         self.defaults_file = experiment_dir.parent / "configs" / f"{name}.json"
         self.add_config(str(self.defaults_file))
-        self.config_hook(self._check_config)
+
+        def check_config(config, command_name, logger):  # Sacred inspects this signature
+            return self._check_config(config, command_name)
+
+        self.config_hook(check_config)
 
     def run(self, command_name=None, config_updates=None, named_configs=(), info=None,
             meta_info=None, options=None) -> Run:
@@ -92,14 +96,14 @@ class TrackedExperiment(Experiment):
                 model.save(path)
             else:
                 joblib.dump(model, path)
-            self.add_artifact(str(path), name=name)
+            self.add_artifact(str(path), name=name, content_type="application/octet-stream")
 
     def _current(self) -> Run:
         if self.current_run is None:
             raise RuntimeError("only available while a run is going")
         return self.current_run
 
-    def _check_config(self, config: dict, command_name: str, logger) -> dict:
+    def _check_config(self, config: dict, command_name: str) -> dict:
         if command_name != self.default_command:
             return {}
         try:

@@ -37,16 +37,22 @@ class TunelabMongoObserver(MongoObserver):
 
     def save_sources(self, ex_info: Mapping[str, Any]) -> list[list[Any]]:
         source_info = []
-        for source_name, md5 in ex_info["sources"]:
-            abs_path = os.path.join(ex_info["base_dir"], source_name)
-            stored = self.fs.find_one({"filename": abs_path, "md5": md5})
+        for source_name, path, md5 in self.source_files(ex_info):
+            db_filename = os.path.join(ex_info["base_dir"], source_name)
+            stored = self.fs.find_one({"filename": db_filename, "md5": md5})
             if stored is not None:
                 file_id = stored._id
             else:
-                with open(abs_path, "rb") as source:
-                    file_id = self.fs.put(source, filename=abs_path, md5=md5)
+                with open(path, "rb") as source:
+                    file_id = self.fs.put(source, filename=db_filename, md5=md5)
             source_info.append([source_name, file_id])
         return source_info
+
+    def source_files(self, ex_info: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+        """``(name, path to read, md5)`` for each source of the experiment."""
+        return [
+            (name, os.path.join(ex_info["base_dir"], name), md5) for name, md5 in ex_info["sources"]
+        ]
 
     def log_metrics(self, metrics_by_name, info):
         super().log_metrics(metrics_by_name, info)

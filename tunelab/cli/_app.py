@@ -1,0 +1,153 @@
+"""Commands: parse arguments, call the library, print. No logic of their own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from tunelab import db
+from tunelab.cli._output import outcomes_table, progress
+from tunelab.errors import TunelabError
+from tunelab.settings import load_settings
+from tunelab.tracking.batch import BatchInterrupted, completed_keys, run_batch
+from tunelab.tracking.registry import infer_experiment
+from tunelab.tracking.runner import RunRequest, execute, prepare_run
+from tunelab.tracking.sync import sync_offline_runs
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False,
+    help="tunelab: tracked Sacred experiments, searches, stacks and dashboards.",
+)
+db_app = typer.Typer(no_args_is_help=True, help="Manage the embedded MongoDB server (SecantusDB).")
+app.add_typer(db_app, name="db")
+console = Console()
+err = Console(stderr=True)
+
+ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="JSON config file.")]
+SetOption = Annotated[list[str], typer.Option("--set", "-s", help="Override KEY=VALUE (repeatable).")]
+OfflineOption = Annotated[
+    bool, typer.Option("--offline", help="Record to a local directory; upload later with `tunelab sync`.")
+]
+
+
+def _embedded_or_fail():
+    settings = load_settings()
+    if settings.mongo_url:
+        raise TunelabError(
+            f"TUNELAB_MONGO_URL (or [database] url) points at {db.redact(settings.mongo_url)}: "
+            "nothing embedded to manage"
+        )
+    return db.embedded_server(settings)
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Start the embedded database (does nothing if it runs already)."""
+    server = _embedded_or_fail()
+    started = server.start()
+    status = server.status()
+    console.print(f"{'started' if started else 'already running'}: {status.url} (pid {status.pid})")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded database."""
+    server = _embedded_or_fail()
+    console.print("stopped" if server.stop() else "not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Say whether the database answers; exit 1 if it does not."""
+    settings = load_settings()
+    if settings.mongo_url:
+        db.ping(settings.mongo_url)
+        console.print(f"external MongoDB at {db.redact(settings.mongo_url)} answers")
+        return
+    status = db.embedded_server(settings).status()
+    if not status.running:
+        console.print(f"embedded database not running (would listen on {status.url})")
+        raise typer.Exit(1)
+    console.print(f"embedded database running: {status.url} (pid {status.pid}, data in {settings.state_dir / 'db'})")
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the MongoDB URL tunelab uses."""
+    settings = load_settings()
+    console.print(settings.mongo_url or db.embedded_server(settings).url, highlight=False)
+
+
+@app.command()
+def run(
+    experiment: Annotated[str, typer.Argument(help="Experiment name: experiments/<name>.py.")],
+    config: ConfigOption = None,
+    assignments: SetOption = [],
+    offline: OfflineOption = False,
+) -> None:
+    """Run one experiment as a tracked Sacred run."""
+    settings = load_settings()
+    request = prepare_run(settings, experiment, config, assignments)
+    outcome = execute(settings, request, offline=offline)
+    console.print(outcomes_table([outcome]))
+    if outcome.status == "INTERRUPTED":
+        raise typer.Exit(130)
+    if outcome.status != "COMPLETED":
+        raise typer.Exit(1)
+
+
+@app.command()
+def batch(
+    configs: Annotated[list[Path], typer.Argument(help="JSON config files, one run each.")],
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")] = 1,
+    experiment: Annotated[
+        Optional[str], typer.Option(help="Experiment for every file (default: from each file name).")
+    ] = None,
+    assignments: SetOption = [],
+    rerun: Annotated[bool, typer.Option(help="Run configs that already have a COMPLETED run.")] = False,
+    offline: OfflineOption = False,
+) -> None:
+    """Run one experiment per config file in worker processes; exit 1 if any run failed."""
+    settings = load_settings()
+    requests: list[RunRequest] = []
+    for path in configs:
+        name = experiment or infer_experiment(settings.experiments_dir, path)
+        request = prepare_run(settings, name, path, assignments)
+        requests.append(prepare_run(settings, name, path, assignments, info={"batch_key": request.key}))
+    if not offline:
+        db.mongo_url(settings)  # fail before any worker starts
+        if not rerun:
+            done = completed_keys(settings, requests)
+            if done:
+                err.print(f"skipping {len(done)} config(s) with a COMPLETED run already (--rerun to run them again)")
+            requests = [r for r in requests if r.key not in done]
+    with progress(len(requests)) as advance:
+        try:
+            outcomes = run_batch(settings, requests, workers, offline=offline, on_outcome=advance)
+        except BatchInterrupted as interrupted:
+            console.print(outcomes_table(interrupted.outcomes))
+            raise typer.Exit(130) from None
+    console.print(outcomes_table(outcomes))
+    if any(o.status != "COMPLETED" for o in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command()
+def sync(
+    directory: Annotated[
+        Optional[Path], typer.Argument(help="Offline runs directory (default: .tunelab/offline).")
+    ] = None,
+) -> None:
+    """Upload runs recorded with --offline; safe to run again (nothing is uploaded twice)."""
+    settings = load_settings()
+    report = sync_offline_runs(db.connect(settings), directory or settings.offline_dir, str(settings.failed_saves_dir))
+    for name, run_id in report.uploaded.items():
+        console.print(f"uploaded {name} -> run {run_id}")
+    for name, why in report.skipped.items():
+        err.print(f"skipped {name}: {why}")
+    console.print(
+        f"{len(report.uploaded)} uploaded, {len(report.already_synced)} already synced, {len(report.skipped)} skipped"
+    )
