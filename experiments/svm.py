@@ -2,8 +2,9 @@
 
 from typing import Literal
 
+from _common import fit_and_score
 from pydantic import Field
-from sklearn import model_selection, svm
+from sklearn import svm
 
 from tunelab.tracking import ExperimentConfig, TrackedExperiment
 
@@ -25,16 +26,7 @@ def get_model(C, gamma, kernel):
 
 @ex.main
 def run(test_size, seed):
-    data = ex.load_data("breast_cancer")
-    X_train, X_test, y_train, y_test = model_selection.train_test_split(
-        data.X, data.y, test_size=test_size, random_state=seed, stratify=data.y
-    )
-    model = get_model().fit(X_train, y_train)  # parameters are injected by Sacred
-    ex.log_scalar("train_accuracy", model.score(X_train, y_train))
-    accuracy = model.score(X_test, y_test)
-    ex.log_scalar("test_accuracy", accuracy)
-    ex.save_model(model)
-    return accuracy
+    return fit_and_score(ex, get_model(), ex.load_data("breast_cancer"), test_size, seed)
 
 
 if __name__ == "__main__":

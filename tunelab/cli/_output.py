@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -22,7 +23,7 @@ def outcomes_table(outcomes: Sequence[RunOutcome]) -> Table:
         table.add_row(
             "" if o.run_id is None else str(o.run_id),
             o.experiment,
-            o.config_file or "(defaults)",
+            Path(o.config_file).name if o.config_file else "(defaults)",
             f"[{style}]{o.status}[/]",
             result if o.status != "FAILED" else (o.error or "")[:60],
             f"{o.duration_s:.1f} s" if o.duration_s else "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
@@ -79,6 +80,7 @@ def _in_order(requests: Sequence[RunRequest], outcomes: dict[int, RunOutcome]) -
 def _init_worker() -> None:
     """Silence run output (Sacred still captures it) and make Ctrl-C interrupt only a run."""
     sys.stdout = open(os.devnull, "w")
+    logging.disable(logging.INFO)  # Sacred's per-run INFO lines would garble the progress bar
     signal.signal(signal.SIGINT, _on_sigint)
 
 

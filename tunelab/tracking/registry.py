@@ -19,6 +19,8 @@ def load_experiment(experiments_dir: Path, name: str) -> TrackedExperiment:
     module_name = f"tunelab_experiments.{name}"
     module = sys.modules.get(module_name)
     if module is None:
+        if str(experiments_dir) not in sys.path:  # experiments import their shared helpers
+            sys.path.insert(0, str(experiments_dir))
         path = experiments_dir / f"{name}.py"
         if not path.is_file():
             known = ", ".join(experiment_names(experiments_dir)) or "none"
