@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from tunelab import db
-from tunelab.cli._output import outcomes_table, progress
+from tunelab.cli._output import outcomes_table, progress, runs_table
 from tunelab.errors import TunelabError
 from tunelab.settings import load_settings
 from tunelab.tracking.batch import BatchInterrupted, completed_keys, run_batch
@@ -151,3 +151,15 @@ def sync(
     console.print(
         f"{len(report.uploaded)} uploaded, {len(report.already_synced)} already synced, {len(report.skipped)} skipped"
     )
+
+
+@app.command()
+def runs(
+    limit: Annotated[int, typer.Option(min=1, help="How many of the newest runs.")] = 20,
+) -> None:
+    """List the newest runs in the database."""
+    settings = load_settings()
+    records = db.connect(settings)["runs"].find(
+        {}, {"experiment.name": 1, "status": 1, "result": 1, "start_time": 1, "stop_time": 1, "info.data_version": 1}
+    ).sort("_id", -1).limit(limit)
+    console.print(runs_table(list(records)))

@@ -31,6 +31,26 @@ def outcomes_table(outcomes: Sequence[RunOutcome]) -> Table:
     return table
 
 
+def runs_table(records: Sequence[dict]) -> Table:
+    """Run documents (Sacred's schema) as a table."""
+    table = Table("run id", "experiment", "status", "result", "duration", "data version")
+    for run in records:
+        duration = ""
+        if run.get("stop_time") and run.get("start_time"):
+            duration = f"{(run['stop_time'] - run['start_time']).total_seconds():.1f} s"
+        result = run.get("result")
+        style = STATUS_STYLE.get(run["status"], "")
+        table.add_row(
+            str(run["_id"]),
+            run["experiment"]["name"],
+            f"[{style}]{run['status']}[/]",
+            f"{result:.4f}" if isinstance(result, float) else "" if result is None else str(result),
+            duration,
+            run.get("info", {}).get("data_version", "")[:12],
+        )
+    return table
+
+
 @contextmanager
 def progress(total: int) -> Iterator[Callable[[RunOutcome], None]]:
     """A progress bar on stderr; yields the callback that advances it by one finished run."""

@@ -66,6 +66,8 @@ class EmbeddedServer:
             if self._running_pid() is not None:
                 ping(self.url, timeout=timeout)
                 return False
+            if self.pid_file.exists():  # our server died: give the kernel a moment to free its port
+                _wait_until(lambda: not _port_in_use(self.port), timeout=3.0)
             if _port_in_use(self.port):
                 raise TunelabError(
                     f"port {self.port} on 127.0.0.1 is held by another program, not tunelab's "
@@ -83,13 +85,9 @@ class EmbeddedServer:
             self.pid_file.unlink(missing_ok=True)
             return False
         os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _alive(pid):
+        if not _wait_until(lambda: not _alive(pid), timeout):
             os.kill(pid, signal.SIGKILL)
-            while _alive(pid):
-                time.sleep(0.05)
+            _wait_until(lambda: not _alive(pid), timeout)
         self.pid_file.unlink(missing_ok=True)
         return True
 
@@ -151,6 +149,15 @@ class EmbeddedServer:
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _wait_until(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _server_executable() -> str:
