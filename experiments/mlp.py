@@ -7,6 +7,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras  # noqa: E402
 from _common import split  # noqa: E402
 from pydantic import Field  # noqa: E402
 
@@ -32,8 +33,6 @@ ex = TrackedExperiment("mlp", Config)
 @ex.capture
 def build_model(num_units_first_layer, num_units_second_layer, dropout_first_layer,
                 dropout_second_layer, learning_rate, n_features):
-    import keras
-
     model = keras.Sequential([
         keras.Input(shape=(n_features,)),
         keras.layers.Dense(num_units_first_layer, activation="relu"),
@@ -52,8 +51,6 @@ def build_model(num_units_first_layer, num_units_second_layer, dropout_first_lay
 
 @ex.main
 def run(batch_size, epochs, test_size, seed):
-    import keras
-
     keras.utils.set_random_seed(seed)
     X_train, X_test, y_train, y_test = split(ex.load_data("digits"), test_size, seed)
     X_train, X_test = X_train.astype("float32") / 16.0, X_test.astype("float32") / 16.0

@@ -51,6 +51,9 @@ class TunelabEnv:
             cwd=project, env=env, capture_output=True, text=True, timeout=timeout,
         )  # fmt: skip
 
+    def python_command(self) -> list[str]:
+        return [sys.executable]
+
     def python(self, *args: str, project: Path = REPO, timeout: float = 120) -> subprocess.CompletedProcess:
         env = {**self.env, "TUNELAB_PROJECT_DIR": str(project)}
         return subprocess.run(

@@ -65,8 +65,7 @@ def test_kill_9_right_after_a_run_loses_nothing(tmp_path, monkeypatch):
     settings = load_settings()
     outcome = execute(settings, prepare_run(settings, "svm", assignments=["C=3.0"]))
     assert outcome.status == "COMPLETED"
-    pid = server.status().pid
-    os.kill(pid, signal.SIGKILL)
+    os.kill(server.status().pid, signal.SIGKILL)
     server.start()  # same storage directory
     try:
         database = pymongo.MongoClient(server.url)[settings.db_name]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import sys
 import tempfile
@@ -11,7 +12,7 @@ from typing import Any
 
 import joblib
 from sacred import SETTINGS, Experiment
-from sacred.dependencies import gather_sources_and_dependencies
+from sacred.dependencies import PackageDependency, gather_sources_and_dependencies
 from sacred.run import Run
 from sacred.utils import SacredError
 
@@ -23,6 +24,7 @@ from tunelab.versioning import Dataset, load_dataset
 
 SETTINGS.DEFAULT_BEAT_INTERVAL = BEAT_INTERVAL_S
 SETTINGS.CAPTURE_MODE = "sys"  # "fd" starts a tee process per run
+SETTINGS.DISCOVER_DEPENDENCIES = "none"  # see _loaded_packages
 
 OFFLINE_ENV = "TUNELAB_OFFLINE"
 
@@ -50,7 +52,8 @@ class TrackedExperiment(Experiment):
             found = gather_sources_and_dependencies(caller_globals, True, self.base_dir)
         except ValueError:  # a git repository without a commit yet
             found = gather_sources_and_dependencies(caller_globals, False, self.base_dir)
-        self.mainfile, self.sources, self.dependencies = found
+        self.mainfile, self.sources, _ = found
+        self.dependencies = _loaded_packages()
         self.schema = schema
         self.defaults_file = experiment_dir.parent / "configs" / f"{name}.json"
         self.add_config(str(self.defaults_file))
@@ -111,6 +114,18 @@ class TrackedExperiment(Experiment):
         except TunelabError as exc:
             raise SacredError(str(exc), print_traceback=False) from None
         return {}
+
+
+def _loaded_packages() -> set[PackageDependency]:
+    """Every installed distribution with a module loaded now, at its version.
+
+    Sacred maps modules to distributions through ``top_level.txt``, which
+    today's wheels (scikit-learn's, for one) no longer ship.
+    """
+    loaded = {name.partition(".")[0] for name in sys.modules if not name.startswith("_")}
+    distributions = importlib.metadata.packages_distributions()
+    names = {dist for module in loaded for dist in distributions.get(module, ())}
+    return {PackageDependency(name, importlib.metadata.version(name)) for name in names}
 
 
 def _offline() -> bool:

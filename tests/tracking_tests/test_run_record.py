@@ -1,0 +1,94 @@
+"""What a run leaves in MongoDB, in Sacred's schema (which Omniboard reads)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import gridfs
+import pytest
+
+from tunelab.tracking.runner import execute, prepare_run
+from tunelab.versioning import load_dataset
+
+
+def test_completed_run_record_has_everything(tunelab_env):
+    settings, database = tunelab_env.settings, tunelab_env.database
+    outcome = execute(settings, prepare_run(settings, "gradient_boosting", assignments=["n_estimators=20"]))
+    assert outcome.status == "COMPLETED"
+    run = database.runs.find_one({"_id": outcome.run_id})
+
+    assert run["status"] == "COMPLETED" and run["result"] == pytest.approx(outcome.result)
+    assert run["config"]["n_estimators"] == 20 and run["config"]["seed"] == 42
+    assert run["info"]["data_version"] == load_dataset("breast_cancer").version
+    repository = run["experiment"]["repositories"][0]
+    assert len(repository["commit"]) == 40 and isinstance(repository["dirty"], bool)
+    assert run["host"]["hostname"] and run["host"]["python_version"]
+    assert any(dep.startswith("scikit-learn==") for dep in run["experiment"]["dependencies"])
+    assert "Result" not in run["captured_out"] or isinstance(run["captured_out"], str)
+    assert run["start_time"] <= run["stop_time"]
+
+    metrics = {m["name"]: m for m in database.metrics.find({"run_id": outcome.run_id})}
+    assert set(metrics) == {"train_loss", "test_accuracy", "train_accuracy"}
+    assert metrics["train_loss"]["steps"] == list(range(1, 21))
+    assert run["info"]["summary"]["test_accuracy"]["last"] == pytest.approx(metrics["test_accuracy"]["values"][-1])
+    assert {m["name"] for m in run["info"]["metrics"]} == set(metrics)
+
+    fs = gridfs.GridFS(database)
+    (artifact,) = run["artifacts"]
+    assert artifact["name"] == "model.joblib"
+    assert fs.get(artifact["file_id"]).read()[:1]  # content is stored in fs.chunks
+    assert database["fs.chunks"].count_documents({"files_id": artifact["file_id"]}) >= 1
+    source_names = {name for name, _ in run["experiment"]["sources"]}
+    assert {"gradient_boosting.py", "_common.py"} <= source_names
+
+
+def test_sources_are_stored_once(tunelab_env):
+    settings, database = tunelab_env.settings, tunelab_env.database
+    for c in ("1.0", "2.0"):
+        execute(settings, prepare_run(settings, "svm", assignments=[f"C={c}"]))
+    sources = database["fs.files"].count_documents({"filename": {"$regex": r"\.py$"}})
+    assert sources == 2  # svm.py and _common.py, not once per run
+
+
+def test_sacred_cli_and_tunelab_cli_record_the_same_run(tunelab_env):
+    sacred = tunelab_env.python("experiments/svm.py", "with", "configs/svm.json", "C=2.0")
+    assert sacred.returncode == 0, sacred.stderr
+    ours = tunelab_env.cli("run", "svm", "--config", "configs/svm.json", "--set", "C=2.0")
+    assert ours.returncode == 0, ours.stderr
+    first, second = tunelab_env.database.runs.find().sort("_id", 1)
+    assert first["config"] == second["config"] and first["config"]["C"] == 2.0
+    assert first["result"] == second["result"]
+    assert first["experiment"]["name"] == second["experiment"]["name"] == "svm"
+    assert first["info"]["data_version"] == second["info"]["data_version"]
+
+
+def test_failed_run_is_recorded_as_failed(test_project_env):
+    settings, database = test_project_env.settings, test_project_env.database
+    outcome = execute(settings, prepare_run(settings, "boom", assignments=["message='kaput'"]))
+    assert outcome.status == "FAILED" and "kaput" in outcome.error
+    run = database.runs.find_one({"_id": outcome.run_id})
+    assert run["status"] == "FAILED" and "RuntimeError: kaput" in "".join(run["fail_trace"])
+    assert database.metrics.find_one({"run_id": outcome.run_id})["values"] == [0.5]
+
+
+def test_metrics_reach_the_database_while_the_run_goes(test_project_env):
+    """Sacred flushes on each heartbeat; tunelab's heartbeat is 1 s (Sacred's default is 10 s)."""
+    process = subprocess.Popen(
+        [*test_project_env.python_command(), "experiments/slow.py", "with", "steps=40", "sleep_s=0.1"],
+        cwd=test_project_env.settings.project_dir, env=test_project_env.env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        seen = None
+        while time.monotonic() < deadline and seen is None:
+            metric = test_project_env.database.metrics.find_one({"name": "value"})
+            run = test_project_env.database.runs.find_one()
+            if metric and run and run["status"] == "RUNNING":
+                seen = len(metric["values"])
+            time.sleep(0.1)
+        assert seen is not None, "no metric point reached the database while the run was RUNNING"
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
