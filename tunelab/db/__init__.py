@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pymongo.database import Database
 
-from tunelab.db._client import client, database, ping, redact
+from tunelab.db._client import client, database, ping, ping_client, redact
 from tunelab.db._embedded import EmbeddedServer, ServerStatus
 from tunelab.settings import Settings
 
@@ -17,6 +17,7 @@ __all__ = [
     "embedded_server",
     "mongo_url",
     "ping",
+    "ping_client",
     "redact",
 ]
 

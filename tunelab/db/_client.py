@@ -30,11 +30,16 @@ def client(url: str, timeout: float = 5.0) -> pymongo.MongoClient:
 def ping(url: str, timeout: float = 5.0) -> None:
     """Raise TunelabError naming the URL unless the server answers within ``timeout``."""
     with client(url, timeout) as probe:
-        try:
-            probe.admin.command("ping")
-        except pymongo.errors.PyMongoError as exc:
-            reason = str(exc).split(",")[0].split("(configured timeouts")[0].strip()
-            raise TunelabError(f"cannot reach MongoDB at {redact(url)}: {reason}") from None
+        ping_client(probe, url)
+
+
+def ping_client(mongo: pymongo.MongoClient, url: str) -> None:
+    """Raise TunelabError naming ``url`` unless ``mongo`` gets an answer."""
+    try:
+        mongo.admin.command("ping")
+    except pymongo.errors.PyMongoError as exc:
+        reason = str(exc).split(",")[0].split("(configured timeouts")[0].strip()
+        raise TunelabError(f"cannot reach MongoDB at {redact(url)}: {reason}") from None
 
 
 def database(url: str, name: str) -> Database:

@@ -95,10 +95,15 @@ _clients: dict[str, pymongo.MongoClient] = {}
 
 
 def mongo_observer(settings: Settings) -> TunelabMongoObserver:
-    """An observer on tunelab's database, which must answer (started on demand if embedded)."""
-    url = db.mongo_url(settings)
-    if url not in _clients:  # one connection pool per process and URL
-        _clients[url] = db.client(url)
+    """An observer on tunelab's database, which must answer (started on demand if embedded).
+
+    One client per process and URL: later runs check it with a ping on the open connection.
+    """
+    url = settings.mongo_url or db.embedded_server(settings).url
+    if url in _clients:
+        db.ping_client(_clients[url], url)
+    else:
+        _clients[url] = db.client(db.mongo_url(settings))
     return TunelabMongoObserver(_clients[url], settings.db_name, str(settings.failed_saves_dir))
 
 

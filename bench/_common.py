@@ -1,0 +1,35 @@
+"""Timing helpers shared by the benchmarks: medians of repetitions, printed as a table."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+
+def repeat(fn: Callable[[], object], repetitions: int) -> list[float]:
+    """Wall-clock seconds of ``repetitions`` calls of ``fn``."""
+    times = []
+    for _ in range(repetitions):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def print_table(title: str, rows: Sequence[tuple[str, list[float], list[float], str]], unit: str = "ms") -> None:
+    """rows: (figure, its samples, the baseline's samples, the baseline's name); seconds in."""
+    scale = {"ms": 1e3, "s": 1.0}[unit]
+    table = Table(title=title)
+    for column in ("figure", f"median ({unit})", "min–max", "baseline", f"baseline median ({unit})", "ratio"):
+        table.add_column(column)
+    for name, samples, baseline, baseline_name in rows:
+        median, base = statistics.median(samples), statistics.median(baseline)
+        table.add_row(
+            name, f"{median * scale:.2f}", f"{min(samples) * scale:.2f}–{max(samples) * scale:.2f}",
+            baseline_name, f"{base * scale:.2f}", f"{median / base:.2f}×",
+        )  # fmt: skip
+    Console(width=140).print(table)
