@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -116,7 +117,7 @@ def batch(
     for path in configs:
         name = experiment or infer_experiment(settings.experiments_dir, path)
         request = prepare_run(settings, name, path, assignments)
-        requests.append(prepare_run(settings, name, path, assignments, info={"batch_key": request.key}))
+        requests.append(replace(request, info={"batch_key": request.key}))
     if not offline:
         db.mongo_url(settings)  # fail before any worker starts
         if not rerun:
