@@ -10,13 +10,17 @@ import typer
 from rich.console import Console
 
 from tunelab import db
-from tunelab.cli._output import outcomes_table, progress, runs_table
+from tunelab.cli._output import (
+    outcomes_table, progress, runs_table, studies_table, study_tables, tune_progress,
+)  # fmt: skip
 from tunelab.errors import TunelabError
 from tunelab.settings import load_settings
 from tunelab.tracking.batch import BatchInterrupted, completed_keys, run_batch
 from tunelab.tracking.registry import infer_experiment
 from tunelab.tracking.runner import RunRequest, execute, prepare_run
 from tunelab.tracking.sync import sync_offline_runs
+from tunelab.tuning.search import tune as tune_search
+from tunelab.tuning.studies import export, list_studies, load_study
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False,
@@ -24,6 +28,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(no_args_is_help=True, help="Manage the embedded MongoDB server (SecantusDB).")
 app.add_typer(db_app, name="db")
+study_app = typer.Typer(no_args_is_help=True, help="Studies: list them, show one, export its trials.")
+app.add_typer(study_app, name="study")
 console = Console()
 err = Console(stderr=True)
 
@@ -164,3 +170,50 @@ def runs(
         {}, {"experiment.name": 1, "status": 1, "result": 1, "start_time": 1, "stop_time": 1, "info.data_version": 1}
     ).sort("_id", -1).limit(limit)
     console.print(runs_table(list(records)))
+
+
+StorageOption = Annotated[
+    Optional[str],
+    typer.Option("--storage", help="Optuna storage: postgresql://… or a journal file (default: .tunelab/optuna/journal.log)."),
+]
+
+
+@app.command()
+def tune(
+    spec: Annotated[Path, typer.Argument(help="Search spec: configs/search/<name>.json.")],
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")] = 1,
+    storage: StorageOption = None,
+    top: Annotated[int, typer.Option(min=1, help="How many best trials to list.")] = 5,
+) -> None:
+    """Run or continue a search; every trial is a tracked run. Safe to re-run after a crash."""
+    settings = load_settings()
+    with tune_progress(None) as update:
+        search_spec, _ = tune_search(settings, spec, storage, workers, on_progress=update)
+    for table in study_tables(load_study(settings, search_spec.study_name, storage), top):
+        console.print(table)
+
+
+@study_app.command("list")
+def study_list(storage: StorageOption = None) -> None:
+    """Every study: Optuna's in the storage, Keras Tuner's under .tunelab/keras-tuner."""
+    console.print(studies_table(list_studies(load_settings(), storage)))
+
+
+@study_app.command("show")
+def study_show(
+    name: Annotated[str, typer.Argument(help="Study name.")],
+    storage: StorageOption = None,
+    top: Annotated[int, typer.Option(min=1, help="How many best trials to list.")] = 10,
+    export_format: Annotated[
+        Optional[str], typer.Option("--export", help="Print every trial as csv or json instead.")
+    ] = None,
+) -> None:
+    """A study's counts by state and its best trials with their run ids (or --export csv|json)."""
+    report = load_study(load_settings(), name, storage)
+    if export_format is not None:
+        if export_format not in ("csv", "json"):
+            raise TunelabError(f"--export {export_format}: expected csv or json")
+        print(export(report, export_format), end="")
+        return
+    for table in study_tables(report, top):
+        console.print(table)

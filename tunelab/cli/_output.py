@@ -11,8 +11,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tunelab.tracking.runner import RunOutcome
+from tunelab.tuning.optuna_engine import TrialCounts
+from tunelab.tuning.spec import SearchSpec
+from tunelab.tuning.studies import StudyReport
 
-STATUS_STYLE = {"COMPLETED": "green", "FAILED": "red", "INTERRUPTED": "yellow", "SKIPPED": "dim"}
+STATUS_STYLE = {"COMPLETED": "green", "FAILED": "red", "INTERRUPTED": "yellow", "SKIPPED": "dim", "PRUNED": "cyan"}
 
 
 def outcomes_table(outcomes: Sequence[RunOutcome]) -> Table:
@@ -61,3 +64,51 @@ def progress(total: int) -> Iterator[Callable[[RunOutcome], None]]:
     with bar:
         task = bar.add_task("runs", total=total)
         yield lambda outcome: bar.advance(task)
+
+
+def _number(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else "" if value is None else str(value)
+
+
+def studies_table(reports: Sequence[StudyReport]) -> Table:
+    table = Table("study", "engine", "experiment", "objective", "complete", "pruned", "failed", "running", "best")
+    for report in reports:
+        counts, best = report.counts(), report.best()
+        objective = ", ".join(f"{m} ({d[:3]})" for m, d in zip(report.metrics, report.directions))
+        table.add_row(
+            report.name, report.engine, report.experiment, objective, str(counts["COMPLETE"]), str(counts["PRUNED"]),
+            str(counts["FAIL"]), str(counts["RUNNING"]), _number(best.values[0]) if best else "",
+        )  # fmt: skip
+    return table
+
+
+def study_tables(report: StudyReport, top: int) -> list[Table]:
+    """The counts by state, then the ``top`` best complete trials with their run ids."""
+    counts = Table(*report.counts(), title=f"study {report.name} ({report.engine}, {report.experiment})")
+    counts.add_row(*(str(n) for n in report.counts().values()))
+    ranked = report.ranked()[:top]
+    params = sorted({name for t in ranked for name in t.params})
+    trials = Table("rank", "trial", "run id", *report.metrics, *params, "duration", title=f"top {len(ranked)} trials")
+    for rank, t in enumerate(ranked, start=1):
+        trials.add_row(
+            str(rank), str(t.number), _number(t.run_id), *(_number(v) for v in t.values),
+            *(_number(t.params.get(p)) for p in params), f"{t.duration_s:.1f} s" if t.duration_s else "",
+        )  # fmt: skip
+    return [counts, trials]
+
+
+@contextmanager
+def tune_progress(total: int | None) -> Iterator[Callable[[SearchSpec, TrialCounts], None]]:
+    """A progress bar of finished trials; yields the callback that updates it from trial counts."""
+    bar = Progress(
+        TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+    )  # fmt: skip
+    with bar:
+        task = bar.add_task("trials", total=total, detail="")
+
+        def update(spec: SearchSpec, counts: TrialCounts) -> None:
+            detail = f"{counts.pruned} pruned, {counts.failed} failed, {counts.running} running"
+            bar.update(task, completed=counts.finished, total=spec.n_trials, detail=detail)
+
+        yield update

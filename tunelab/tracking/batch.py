@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import multiprocessing
-import os
-import signal
-import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 
 from tunelab import db
 from tunelab.settings import Settings
+from tunelab.tracking import worker_process
 from tunelab.tracking.runner import RunOutcome, RunRequest, execute
-
-# Worker-process state: whether a run is going, and whether Ctrl-C arrived.
-_in_run = False
-_interrupted = False
 
 
 class BatchInterrupted(Exception):
@@ -49,7 +42,7 @@ def run_batch(
     """
     outcomes: dict[int, RunOutcome] = {}
     context = multiprocessing.get_context("spawn")  # no inherited MongoClient or TF state
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=worker_process.init_worker)
     futures: dict[Future, int] = {}
     try:
         futures = {pool.submit(_run_in_worker, settings, r, offline): i for i, r in enumerate(requests)}
@@ -57,10 +50,7 @@ def run_batch(
             outcomes[futures[future]] = outcome = future.result()
             on_outcome(outcome)
     except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # let the workers record their runs
-        for child in multiprocessing.active_children():
-            os.kill(child.pid, signal.SIGINT)  # in case the signal reached only this process
-        pool.shutdown(wait=True, cancel_futures=True)
+        worker_process.stop_workers(pool)
         for future, index in futures.items():
             if index not in outcomes and future.done() and not future.cancelled():
                 outcomes[index] = future.result()
@@ -77,27 +67,8 @@ def _in_order(requests: Sequence[RunRequest], outcomes: dict[int, RunOutcome]) -
     ]
 
 
-def _init_worker() -> None:
-    """Silence run output (Sacred still captures it) and make Ctrl-C interrupt only a run."""
-    sys.stdout = open(os.devnull, "w")
-    logging.disable(logging.INFO)  # Sacred's per-run INFO lines would garble the progress bar
-    signal.signal(signal.SIGINT, _on_sigint)
-
-
-def _on_sigint(signum, frame) -> None:
-    global _interrupted
-    first = not _interrupted
-    _interrupted = True
-    if _in_run and first:
-        raise KeyboardInterrupt
-
-
 def _run_in_worker(settings: Settings, request: RunRequest, offline: bool) -> RunOutcome:
-    global _in_run
-    if _interrupted:
+    if worker_process.interrupted():
         return RunOutcome(request.experiment, request.config_file, None, "SKIPPED")
-    _in_run = True
-    try:
+    with worker_process.run_in_progress():
         return execute(settings, request, offline)
-    finally:
-        _in_run = False

@@ -7,6 +7,7 @@ import os
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ class TrackedExperiment(Experiment):
       or by a local directory when ``TUNELAB_OFFLINE=1``.
     * :meth:`load_data` records the data version; :meth:`save_model` stores the
       fitted model as an artifact.
+    * ``step_listeners`` are called with every :meth:`log_scalar` as it happens
+      (a search reports intermediate values to its pruner this way).
     """
 
     def __init__(self, name: str, schema: type[ExperimentConfig]) -> None:
@@ -55,6 +58,7 @@ class TrackedExperiment(Experiment):
         self.mainfile, self.sources, _ = found
         self.dependencies = _loaded_packages()
         self.schema = schema
+        self.step_listeners: list[Callable[[str, float, int | None], None]] = []
         self.defaults_file = experiment_dir.parent / "configs" / f"{name}.json"
         self.add_config(str(self.defaults_file))
 
@@ -82,6 +86,12 @@ class TrackedExperiment(Experiment):
         except TunelabError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
+
+    def log_scalar(self, name: str, value: float, step: int | None = None) -> None:
+        """Sacred's ``log_scalar``, then every step listener (which may interrupt the run)."""
+        super().log_scalar(name, value, step)
+        for listener in self.step_listeners:
+            listener(name, value, step)
 
     def load_data(self, name: str) -> Dataset:
         """Load a data set and record its name and version in the current run's info."""

@@ -5,13 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sacred.observers import RunObserver
+from sacred.utils import SacredInterrupt
+
 from tunelab.settings import Settings
-from tunelab.tracking.config import load_json, parse_overrides, validate
+from tunelab.tracking.config import load_json, merge, parse_overrides, validate
 from tunelab.tracking.observers import tracking_observers
 from tunelab.tracking.registry import load_experiment
 
@@ -38,7 +41,7 @@ class RunOutcome:
     experiment: str
     config_file: str | None
     run_id: int | str | None
-    status: str  # COMPLETED, FAILED, INTERRUPTED, or SKIPPED (not started)
+    status: str  # COMPLETED, FAILED, INTERRUPTED, a SacredInterrupt's STATUS, or SKIPPED (not started)
     result: Any = None
     duration_s: float = 0.0
     error: str | None = None
@@ -50,18 +53,24 @@ def prepare_run(
     config_file: Path | None = None,
     assignments: Sequence[str] = (),
     info: Mapping[str, Any] | None = None,
+    updates: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> RunRequest:
     """Load and validate a run's config without touching the database.
 
+    ``updates`` maps a label (named in errors) to config values applied after
+    ``config_file`` and before the ``KEY=VALUE`` ``assignments``.
     Raises TunelabError naming the file, key or override at fault.
     """
     ex = load_experiment(settings.experiments_dir, experiment)
-    overrides = parse_overrides(assignments)
     sources = {str(ex.defaults_file): load_json(ex.defaults_file)}
     if config_file is not None:
         sources[str(config_file)] = load_json(config_file)
+    sources.update(updates or {})
     sources.update({f"--set {a}": parse_overrides([a]) for a in assignments})
     config = validate(ex.schema, sources)
+    overrides: dict[str, Any] = {}
+    for values in (*(updates or {}).values(), parse_overrides(assignments)):
+        overrides = merge(overrides, values)
     return RunRequest(
         experiment=experiment,
         config_file=str(config_file) if config_file is not None else None,
@@ -71,15 +80,29 @@ def prepare_run(
     )
 
 
-def execute(settings: Settings, request: RunRequest, offline: bool = False) -> RunOutcome:
+StepListener = Callable[[str, float, int | None], None]
+
+
+def execute(
+    settings: Settings,
+    request: RunRequest,
+    offline: bool = False,
+    observers: Sequence[RunObserver] = (),
+    on_step: StepListener | None = None,
+) -> RunOutcome:
     """Run a prepared request as a Sacred run; failures of the run become the outcome.
 
+    ``observers`` watch the run besides tunelab's own; ``on_step`` is called
+    with every ``log_scalar`` as it happens and may raise a SacredInterrupt,
+    whose ``STATUS`` becomes the run's status.
     The database is checked before the run starts (TunelabError if unreachable).
     Ctrl-C during the run gives an INTERRUPTED outcome, as Sacred records it.
     """
     ex = load_experiment(settings.experiments_dir, request.experiment)
-    observers = tracking_observers(settings, offline=offline)
+    observers = [*tracking_observers(settings, offline=offline), *observers]
     ex.observers.extend(observers)
+    if on_step is not None:
+        ex.step_listeners.append(on_step)
     started = time.perf_counter()
     try:
         run = ex.run(
@@ -88,13 +111,16 @@ def execute(settings: Settings, request: RunRequest, offline: bool = False) -> R
             info=dict(request.info),
         )
         return _outcome(request, run._id, "COMPLETED", started, result=run.result)
-    except KeyboardInterrupt:
-        return _outcome(request, _current_id(ex), "INTERRUPTED", started)
+    except (KeyboardInterrupt, SacredInterrupt) as exc:
+        status = getattr(exc, "STATUS", "INTERRUPTED")
+        return _outcome(request, _current_id(ex), status, started)
     except Exception as exc:  # the run failed; Sacred has recorded it as FAILED
         return _outcome(request, _current_id(ex), "FAILED", started, error=f"{type(exc).__name__}: {exc}")
     finally:
         for observer in observers:
             ex.observers.remove(observer)
+        if on_step is not None:
+            ex.step_listeners.remove(on_step)
 
 
 def _current_id(ex) -> int | str | None:

@@ -1,0 +1,61 @@
+"""The state of a worker process (batch or search): output silenced, Ctrl-C interrupts only a run.
+
+The parent shares the terminal's process group, so Ctrl-C reaches every
+worker. A worker turns the first SIGINT into a KeyboardInterrupt only while a
+run is going (Sacred then records it as INTERRUPTED) and otherwise just
+remembers it, so it starts nothing new.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from contextlib import contextmanager
+
+_in_run = False
+_interrupted = False
+
+
+def init_worker() -> None:
+    """Process initializer: silence run output (Sacred still captures it), install the SIGINT rule."""
+    sys.stdout = open(os.devnull, "w")
+    # Sacred's per-run INFO lines and its config-type warnings (pydantic checks types) would garble the bar
+    logging.disable(logging.WARNING)
+    signal.signal(signal.SIGINT, _on_sigint)
+
+
+def interrupted() -> bool:
+    """Whether Ctrl-C reached this worker."""
+    return _interrupted
+
+
+@contextmanager
+def run_in_progress() -> Iterator[None]:
+    """Marks the span in which Ctrl-C interrupts the run."""
+    global _in_run
+    _in_run = True
+    try:
+        yield
+    finally:
+        _in_run = False
+
+
+def stop_workers(pool: Executor) -> None:
+    """In the parent, after Ctrl-C: make sure every worker saw it, then wait for them to record their runs."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for child in multiprocessing.active_children():
+        os.kill(child.pid, signal.SIGINT)  # in case the signal reached only the parent
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _on_sigint(signum, frame) -> None:
+    global _interrupted
+    first = not _interrupted
+    _interrupted = True
+    if _in_run and first:
+        raise KeyboardInterrupt

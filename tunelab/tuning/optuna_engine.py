@@ -1,0 +1,230 @@
+"""The Optuna engine: worker processes that claim trials from a shared study and run them.
+
+Each worker loops: under the storage's budget lock it fails stale trials (their
+worker died), counts the study's trials and claims the next one with
+``study.ask()``; it then runs the trial as a Sacred run while a heartbeat
+thread stamps the trial, and tells Optuna the outcome. The budget lock makes
+any number of workers, on any number of machines, finish exactly ``n_trials``.
+
+A trial whose heartbeat stops (``kill -9``, a lost machine) is failed by the
+next worker to look, its Sacred run is marked FAILED, and Optuna's
+``RetryHeartbeatStaleTrialCallback`` queues it once more with the same
+parameters. Re-running ``tunelab tune`` therefore continues a study where it stopped.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
+
+from tunelab import db
+from tunelab.errors import TunelabError
+from tunelab.settings import Settings
+from tunelab.tracking import worker_process
+from tunelab.tracking.stale import fail_dead_runs
+from tunelab.tuning.pruners import make_pruner
+from tunelab.tuning.samplers import make_sampler
+from tunelab.tuning.spec import CategoricalParam, FloatParam, SearchSpec
+from tunelab.tuning.storages import StudyStorage, open_storage
+from tunelab.tuning.trials import TrialPruned, run_trial
+
+HEARTBEAT_INTERVAL_S = 1.0
+STALE_AFTER_S = 6.0  # a trial silent this long has lost its worker
+HEARTBEAT_ATTR = "tunelab:heartbeat"
+RUN_ID_ATTR = "sacred_run_id"
+MAX_CONSECUTIVE_FAILURES = 3
+_POLL_S = 0.5
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@dataclass(frozen=True)
+class TrialCounts:
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    running: int = 0
+    waiting: int = 0
+
+    @property
+    def finished(self) -> int:
+        """Trials that count against the budget: complete or pruned."""
+        return self.complete + self.pruned
+
+
+def count_trials(study: optuna.Study) -> TrialCounts:
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    return TrialCounts(
+        complete=states.count(TrialState.COMPLETE),
+        pruned=states.count(TrialState.PRUNED),
+        failed=states.count(TrialState.FAIL),
+        running=states.count(TrialState.RUNNING),
+        waiting=states.count(TrialState.WAITING),
+    )
+
+
+def check(settings: Settings, spec: SearchSpec, storage_url: str | None) -> StudyStorage:
+    """Everything that can be checked before a worker starts: sampler, pruner, storage, database."""
+    make_sampler(spec, spec.seed)
+    make_pruner(spec)
+    storage = open_storage(settings, storage_url)
+    db.mongo_url(settings)
+    return storage
+
+
+def open_study(spec: SearchSpec, storage: StudyStorage, seed: int | None = None) -> optuna.Study:
+    """Create the study or load it (every worker builds its own sampler and pruner)."""
+    try:
+        study = optuna.create_study(
+            study_name=spec.study_name, storage=storage.optuna, sampler=make_sampler(spec, seed),
+            pruner=make_pruner(spec), directions=spec.directions, load_if_exists=True,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise TunelabError(f"study {spec.study_name!r} in {storage}: {exc}") from None
+    if [d.name.lower() for d in study.directions] != spec.directions:
+        raise TunelabError(
+            f"{spec.source}: study {spec.study_name!r} already exists in {storage} with "
+            f"direction(s) {[d.name.lower() for d in study.directions]}; give the spec another study_name"
+        )
+    if "experiment" not in study.user_attrs:
+        for key, value in {"experiment": spec.experiment, "engine": "optuna", "metrics": spec.metrics,
+                           "search_spec": spec.source}.items():  # fmt: skip
+            study.set_user_attr(key, value)
+    return study
+
+
+def run_worker(settings: Settings, spec: SearchSpec, storage_url: str | None, worker_index: int) -> int:
+    """One worker's loop (see the module docstring); returns how many trials it ran.
+
+    Stops when the study has ``n_trials`` finished trials, when ``budget.timeout``
+    has passed, on Ctrl-C, or (TunelabError) after three failed trials in a row.
+    """
+    storage = open_storage(settings, storage_url)
+    seed = None if spec.seed is None else spec.seed + worker_index
+    study = open_study(spec, storage, seed)
+    deadline = time.monotonic() + spec.budget.timeout if spec.budget.timeout else None
+    ran, failures, last_error = 0, 0, ""
+    while not worker_process.interrupted() and (deadline is None or time.monotonic() < deadline):
+        trial = _claim_trial(settings, study, storage, spec.n_trials)
+        if trial is None:
+            break
+        if trial == "wait":
+            time.sleep(_POLL_S)
+            continue
+        error = _run_and_tell(settings, spec, study, trial)
+        ran += 1
+        failures, last_error = (failures + 1, error) if error else (0, last_error)
+        if failures >= MAX_CONSECUTIVE_FAILURES:
+            raise TunelabError(f"study {spec.study_name!r}: {failures} trials in a row failed; last: {error}")
+    return ran
+
+
+def _claim_trial(
+    settings: Settings, study: optuna.Study, storage: StudyStorage, n_trials: int | None
+) -> optuna.Trial | str | None:
+    """The next trial to run, ``"wait"`` while others may still fail and leave a slot, or None: done."""
+    with storage.budget_lock(study.study_name):
+        fail_stale_trials(settings, study)
+        counts = count_trials(study)
+        if n_trials is None or counts.waiting or counts.finished + counts.running < n_trials:
+            return study.ask()
+    return "wait" if counts.running else None
+
+
+def _run_and_tell(settings: Settings, spec: SearchSpec, study: optuna.Study, trial: optuna.Trial) -> str | None:
+    """Run one claimed trial and record its outcome in the study; returns the error if it failed."""
+    params = suggest(trial, spec)
+    on_step = _pruning_reporter(trial, spec.metrics[0]) if spec.pruner.name != "none" else None
+    info = {"study": study.study_name, "trial": trial.number, "engine": "optuna"}
+    with _heartbeat(study, trial._trial_id):
+        with worker_process.run_in_progress():
+            result = run_trial(settings, spec, params, info, lambda run_id: trial.set_user_attr(RUN_ID_ATTR, run_id), on_step)
+    if result.values is not None:
+        study.tell(trial, result.values)
+    elif result.outcome.status == TrialPruned.STATUS:
+        study.tell(trial, state=TrialState.PRUNED)
+    else:
+        trial.set_user_attr("error", result.error or result.outcome.status)
+        study.tell(trial, state=TrialState.FAIL)
+        return result.error or result.outcome.status
+    return None
+
+
+def suggest(trial: optuna.Trial, spec: SearchSpec) -> dict[str, Any]:
+    """The trial's value for every searched parameter (a retried trial gets its old ones back)."""
+    params: dict[str, Any] = {}
+    for name, param in spec.params.items():
+        if isinstance(param, CategoricalParam):
+            params[name] = trial.suggest_categorical(name, param.choices)
+        elif isinstance(param, FloatParam):
+            params[name] = trial.suggest_float(name, param.low, param.high, log=param.log, step=param.step)
+        else:
+            params[name] = trial.suggest_int(name, param.low, param.high, log=param.log, step=param.step)
+    return params
+
+
+def _pruning_reporter(trial: optuna.Trial, metric: str) -> Callable[[str, float, int | None], None]:
+    def report(name: str, value: float, step: int | None) -> None:
+        if name == metric and step is not None:
+            trial.report(value, step)
+            if trial.should_prune():
+                raise TrialPruned(f"pruned at step {step}")
+
+    return report
+
+
+@contextmanager
+def _heartbeat(study: optuna.Study, trial_id: int) -> Iterator[None]:
+    """Stamps the trial every HEARTBEAT_INTERVAL_S while the block runs."""
+    storage = study._storage  # the public Trial API cannot write system attributes
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
+            if stop.wait(HEARTBEAT_INTERVAL_S):
+                return
+
+    thread = threading.Thread(target=beat, name="trial-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def fail_stale_trials(settings: Settings, study: optuna.Study) -> list[int]:
+    """Fail RUNNING trials whose heartbeat stopped, mark their Sacred runs FAILED, retry each once.
+
+    Call it under the budget lock, so that only one worker fails (and retries) a trial.
+    Returns the failed trials' numbers.
+    """
+    now = time.time()
+    stale = [
+        t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if now - t.system_attrs.get(HEARTBEAT_ATTR, t.datetime_start.timestamp()) > STALE_AFTER_S
+    ]  # fmt: skip
+    if not stale:
+        return []
+    runs = db.connect(settings)["runs"]
+    retry = RetryHeartbeatStaleTrialCallback(max_retry=1)
+    for trial in stale:
+        study.tell(trial.number, state=TrialState.FAIL)
+        reason = f"worker lost: trial {trial.number} of study {study.study_name} stopped beating"
+        fail_dead_runs(runs, {"info.study": study.study_name, "info.trial": trial.number}, 0, reason)
+        retry(study, trial)
+    return [t.number for t in stale]
+
+
+def stored_run_ids(study: optuna.Study) -> Mapping[int, Any]:
+    """Trial number -> Sacred run id, for the trials that started a run."""
+    return {t.number: t.user_attrs[RUN_ID_ATTR] for t in study.get_trials(deepcopy=False) if RUN_ID_ATTR in t.user_attrs}

@@ -1,0 +1,48 @@
+"""Optuna samplers by the names search specs use."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import optuna
+
+from tunelab.errors import TunelabError
+from tunelab.tuning.spec import SearchSpec, grid_values
+
+
+class _AskTellGridSampler(optuna.samplers.GridSampler):
+    """GridSampler without its ``study.stop()``, which only works inside ``Study.optimize``.
+
+    tunelab's workers stop by the trial budget, which a grid spec caps at the grid's size.
+    """
+
+    def after_trial(self, study, trial, state, values) -> None:
+        pass
+
+
+def make_sampler(spec: SearchSpec, seed: int | None) -> optuna.samplers.BaseSampler:
+    """The sampler for ``spec.algorithm`` with ``spec.algorithm_options`` as keyword arguments."""
+    options = dict(spec.algorithm_options)
+    try:
+        match spec.algorithm:
+            case "tpe":
+                return optuna.samplers.TPESampler(seed=seed, **options)
+            case "cmaes":
+                return optuna.samplers.CmaEsSampler(seed=seed, **options)
+            case "random":
+                return optuna.samplers.RandomSampler(seed=seed, **options)
+            case "grid":
+                return _AskTellGridSampler(grid_values(spec), seed=seed, **options)
+            case "nsga2":
+                return optuna.samplers.NSGAIISampler(seed=seed, **options)
+            case "gp":
+                if importlib.util.find_spec("torch") is None:
+                    raise TunelabError(
+                        f"{spec.source}: key 'algorithm': Optuna's GP sampler needs PyTorch, which is not "
+                        "installed; install the CPU build with `.venv/bin/pip install torch==2.13.0` "
+                        "(or `scripts/setup --gp`), or use engine keras-tuner with algorithm bayesian"
+                    )
+                return optuna.samplers.GPSampler(seed=seed, **options)
+    except TypeError as exc:  # an unknown keyword in algorithm_options
+        raise TunelabError(f"{spec.source}: key 'algorithm_options': {exc}") from None
+    raise AssertionError(f"unvalidated algorithm {spec.algorithm!r}")

@@ -1,0 +1,273 @@
+"""Search specs: the JSON files in ``configs/search/`` that say what to tune and how.
+
+A spec names the experiment, the metric and its direction, the search space,
+the engine (``optuna`` or ``keras-tuner``) with its algorithm, the budget and
+the study name. :func:`load_search_spec` checks all of it before anything runs
+and raises a one-line :class:`~tunelab.errors.TunelabError` naming the file and
+the key at fault.
+
+Example::
+
+    {
+      "experiment": "svm",
+      "metric": "test_accuracy", "direction": "maximize",
+      "engine": "optuna", "algorithm": "tpe",
+      "space": {
+        "C": {"type": "float", "low": 0.01, "high": 100, "log": true},
+        "kernel": {"type": "categorical", "choices": ["rbf", "sigmoid"]},
+        "test_size": 0.2
+      },
+      "budget": {"n_trials": 30}
+    }
+
+A parameter given as a plain value is fixed. ``metric`` is a metric the
+experiment logs with ``log_scalar`` (its last value counts) or ``result``, the
+run's return value; two metrics (with two directions) make a multi-objective
+search.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tunelab.errors import TunelabError
+from tunelab.settings import Settings
+from tunelab.tracking.config import load_json, validate
+from tunelab.tracking.registry import load_experiment
+
+Scalar = Union[bool, int, float, str, None]
+Direction = Literal["maximize", "minimize"]
+
+OPTUNA_ALGORITHMS = ("tpe", "cmaes", "random", "grid", "nsga2", "gp")
+KERAS_TUNER_ALGORITHMS = ("random", "hyperband", "bayesian")
+PRUNERS = ("none", "median", "successive_halving", "hyperband")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class FloatParam(_Strict):
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _check_range(self) -> Self:
+        _check_range(self.low, self.high, self.log, self.step)
+        return self
+
+
+class IntParam(_Strict):
+    type: Literal["int"]
+    low: int
+    high: int
+    log: bool = False
+    step: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _check_range(self) -> Self:
+        _check_range(self.low, self.high, self.log, self.step if self.step != 1 else None)
+        return self
+
+
+class CategoricalParam(_Strict):
+    type: Literal["categorical"]
+    choices: list[Scalar] = Field(min_length=1)
+
+
+class FixedParam(_Strict):
+    type: Literal["fixed"]
+    value: Any
+
+
+Param = Annotated[Union[FloatParam, IntParam, CategoricalParam, FixedParam], Field(discriminator="type")]
+
+
+def _check_range(low: float, high: float, log: bool, step: float | None) -> None:
+    if low >= high:
+        raise ValueError(f"low ({low}) must be below high ({high})")
+    if log and low <= 0:
+        raise ValueError(f"a log scale needs low > 0, got low={low}")
+    if log and step is not None:
+        raise ValueError("log and step cannot be combined")
+
+
+class PrunerSpec(_Strict):
+    """An Optuna pruner: its name and keyword arguments (e.g. ``n_warmup_steps``)."""
+
+    name: Literal[PRUNERS]
+    options: dict[str, Any] = {}
+
+
+class Budget(_Strict):
+    n_trials: int | None = Field(default=None, ge=1)
+    timeout: float | None = Field(default=None, gt=0, description="seconds, per tunelab tune command")
+    max_epochs: int | None = Field(default=None, ge=1, description="Hyperband's largest resource")
+    factor: int = Field(default=3, ge=2, description="Hyperband's reduction factor")
+
+
+class SearchSpec(_Strict):
+    """A validated search spec (see the module docstring)."""
+
+    experiment: str
+    study_name: str = Field(default="", pattern=r"^[A-Za-z0-9_.-]*$")
+    engine: Literal["optuna", "keras-tuner"] = "optuna"
+    algorithm: str = "tpe"
+    algorithm_options: dict[str, Any] = {}
+    metric: str | list[str]
+    direction: Direction | list[Direction] = "maximize"
+    pruner: PrunerSpec = PrunerSpec(name="none")
+    resource: str = Field(default="epochs", description="the config key Hyperband sets (epochs)")
+    space: dict[str, Param] = Field(min_length=1)
+    budget: Budget = Budget()
+    seed: int | None = None
+    source: str = Field(default="", exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_values_are_fixed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("space"), dict):
+            data = {**data, "space": {
+                key: value if isinstance(value, dict) and "type" in value else {"type": "fixed", "value": value}
+                for key, value in data["space"].items()
+            }}  # fmt: skip
+        return data
+
+    @model_validator(mode="after")
+    def _check_combination(self) -> Self:
+        algorithms = OPTUNA_ALGORITHMS if self.engine == "optuna" else KERAS_TUNER_ALGORITHMS
+        if self.algorithm not in algorithms:
+            raise ValueError(
+                f"algorithm: unknown {self.engine} algorithm {self.algorithm!r} (known: {', '.join(algorithms)})"
+            )
+        if len(self.metrics) != len(self.directions):
+            raise ValueError(f"direction: {len(self.metrics)} metric(s) need as many directions")
+        if len(self.metrics) > 2 or (len(self.metrics) == 2 and self.algorithm not in ("nsga2", "random", "tpe")):
+            raise ValueError("metric: two objectives need algorithm nsga2, tpe or random (optuna engine)")
+        if len(self.metrics) == 2 and self.pruner.name != "none":
+            raise ValueError("pruner: Optuna cannot prune a multi-objective search")
+        if self.engine == "keras-tuner" and self.pruner.name != "none":
+            raise ValueError("pruner: keras-tuner prunes with algorithm hyperband, not with a pruner")
+        if self.engine == "keras-tuner" and len(self.metrics) == 2:
+            raise ValueError("metric: keras-tuner searches have one objective")
+        if self.algorithm == "hyperband" and self.budget.max_epochs is None:
+            raise ValueError("budget.max_epochs: keras-tuner's hyperband needs it")
+        if self.algorithm == "grid":
+            discrete = [k for k, p in self.params.items() if isinstance(p, FloatParam) and p.step is None]
+            if discrete:
+                raise ValueError(f"space.{discrete[0]}: a grid search needs a step (or choices) for every float")
+        if self.budget.n_trials is None and self.budget.timeout is None and self.algorithm not in ("grid", "hyperband"):
+            raise ValueError("budget: give n_trials or timeout")
+        return self
+
+    @property
+    def metrics(self) -> list[str]:
+        return [self.metric] if isinstance(self.metric, str) else list(self.metric)
+
+    @property
+    def directions(self) -> list[str]:
+        return [self.direction] if isinstance(self.direction, str) else list(self.direction)
+
+    @property
+    def params(self) -> dict[str, FloatParam | IntParam | CategoricalParam]:
+        """The parameters that are searched (fixed ones left out)."""
+        return {k: p for k, p in self.space.items() if not isinstance(p, FixedParam)}
+
+    @property
+    def fixed(self) -> dict[str, Any]:
+        return {k: p.value for k, p in self.space.items() if isinstance(p, FixedParam)}
+
+    @property
+    def n_trials(self) -> int | None:
+        """The trial budget; a grid search's defaults to (and never exceeds) the grid's size."""
+        if self.algorithm == "grid":
+            size = len(list(itertools.product(*grid_values(self).values())))
+            return min(self.budget.n_trials or size, size)
+        return self.budget.n_trials
+
+
+def grid_values(spec: SearchSpec) -> dict[str, list[Any]]:
+    """Every value each searched parameter takes in a grid search."""
+    values: dict[str, list[Any]] = {}
+    for name, param in spec.params.items():
+        if isinstance(param, CategoricalParam):
+            values[name] = list(param.choices)
+        else:
+            count = int(round((param.high - param.low) / param.step)) + 1
+            values[name] = [param.low + i * param.step for i in range(count) if param.low + i * param.step <= param.high]
+    return values
+
+
+def load_search_spec(settings: Settings, path: Path) -> SearchSpec:
+    """Read and check ``path``: the spec itself, then every bound and choice against the experiment.
+
+    Raises TunelabError ``"<path>: key 'space.C.low': <why>"``.
+    """
+    raw = load_json(path)
+    try:
+        spec = SearchSpec.model_validate({**raw, "source": str(path)})
+    except ValidationError as exc:
+        raise TunelabError(f"{path}: {_describe(exc)}") from None
+    if not spec.study_name:
+        spec = spec.model_copy(update={"study_name": path.stem})
+    _check_against_experiment(settings, spec, path)
+    return spec
+
+
+def _describe(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"]]
+    # A discriminated union puts the chosen type's name in the path: space.C.float.low
+    loc = [part for part in loc if part not in ("float", "int", "categorical", "fixed")]
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif error["type"] == "missing":
+        message = "missing required key"
+    elif error["type"] == "union_tag_invalid":
+        message = f"type must be float, int, categorical or fixed, got {error['input'].get('type')!r}"
+    elif error["type"] != "value_error":
+        message = f"{message}, got {error['input']!r}"
+    if ": " in message and not loc:  # a cross-field check names its own key
+        key, _, message = message.partition(": ")
+        loc = [key]
+    return f"key {'.'.join(loc) or '(spec)'!r}: {message}"
+
+
+def _check_against_experiment(settings: Settings, spec: SearchSpec, path: Path) -> None:
+    """Every value the space can produce must be a valid config for the experiment."""
+    try:
+        ex = load_experiment(settings.experiments_dir, spec.experiment)
+    except TunelabError as exc:
+        raise TunelabError(f"{path}: key 'experiment': {exc}") from None
+    defaults = load_json(ex.defaults_file)
+    validate(ex.schema, {str(ex.defaults_file): defaults, f"{path}: space": spec.fixed})
+    for name, param in spec.params.items():
+        if name not in ex.schema.model_fields:
+            raise TunelabError(
+                f"{path}: key 'space.{name}': {spec.experiment} has no such config key "
+                f"(known: {', '.join(ex.schema.model_fields)})"
+            )
+        for value in _corner_values(param):
+            validate(ex.schema, {str(ex.defaults_file): defaults, f"{path}: space": {**spec.fixed, name: value}})
+    if spec.algorithm == "hyperband" and spec.resource not in ex.schema.model_fields:
+        raise TunelabError(f"{path}: key 'resource': {spec.experiment} has no config key {spec.resource!r}")
+
+
+def _corner_values(param: FloatParam | IntParam | CategoricalParam) -> list[Any]:
+    if isinstance(param, CategoricalParam):
+        return list(param.choices)
+    return [param.low, param.high]
+
+
+def objective_names(spec: SearchSpec) -> Mapping[str, str]:
+    """Metric -> direction, in the spec's order."""
+    return dict(zip(spec.metrics, spec.directions))

@@ -1,0 +1,103 @@
+"""Where Optuna studies live: a journal file under ``.tunelab/`` by default, or PostgreSQL.
+
+Both are safe for many worker processes (SQLite is not, so it is refused).
+PostgreSQL also shares a study between machines. Each storage brings a
+*budget lock*, held while a worker counts a study's trials and claims the next
+one, so that any number of workers finish exactly ``n_trials`` trials.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import optuna
+import sqlalchemy
+
+from tunelab import db
+from tunelab.errors import TunelabError
+from tunelab.settings import Settings
+
+_POSTGRES_URL = re.compile(r"^postgres(ql)?(\+\w+)?://")
+
+
+class StudyStorage(ABC):
+    """An Optuna storage plus the lock that serializes claiming trials of one study."""
+
+    def __init__(self, url: str, optuna_storage: optuna.storages.BaseStorage) -> None:
+        self.url = url
+        self.optuna = optuna_storage
+
+    @abstractmethod
+    @contextmanager
+    def budget_lock(self, study_name: str) -> Iterator[None]:
+        """Held by one worker process at a time, on any machine sharing this storage."""
+
+    def __str__(self) -> str:
+        return db.redact(self.url)
+
+
+class JournalStorage(StudyStorage):
+    """Optuna's journal file (about 5 ms a trial); one machine, many processes."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        backend = optuna.storages.journal.JournalFileBackend(str(path))
+        super().__init__(str(path), optuna.storages.JournalStorage(backend))
+        self._lock_path = path.with_name(path.name + ".budget-lock")
+
+    @contextmanager
+    def budget_lock(self, study_name: str) -> Iterator[None]:
+        with open(self._lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released by the kernel if the holder dies
+            yield
+
+
+class PostgresStorage(StudyStorage):
+    """Optuna's RDB storage on PostgreSQL; the budget lock is an advisory lock."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            storage = optuna.storages.RDBStorage(
+                url, engine_kwargs={"pool_pre_ping": True, "connect_args": {"connect_timeout": 5}}
+            )
+        except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:
+            first_line = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+            raise TunelabError(f"--storage {db.redact(url)}: cannot use it: {first_line}") from None
+        super().__init__(url, storage)
+
+    @contextmanager
+    def budget_lock(self, study_name: str) -> Iterator[None]:
+        key = int.from_bytes(hashlib.sha1(f"tunelab:{study_name}".encode()).digest()[:8], "big", signed=True)
+        # A session lock on its own connection: PostgreSQL drops it if the holder dies.
+        with self.optuna.engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                yield
+            finally:
+                connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+
+
+def default_journal(settings: Settings) -> Path:
+    return settings.state_dir / "optuna" / "journal.log"
+
+
+def open_storage(settings: Settings, url: str | None = None) -> StudyStorage:
+    """``url`` is a PostgreSQL URL, a journal file path, or None for ``.tunelab/optuna/journal.log``."""
+    if url is None:
+        return JournalStorage(default_journal(settings))
+    if _POSTGRES_URL.match(url):
+        return PostgresStorage(url)
+    if url.startswith("sqlite"):
+        raise TunelabError(
+            f"--storage {url}: SQLite locks up and loses trials with parallel workers; "
+            "use the default journal file or postgresql://…"
+        )
+    if "://" in url:
+        raise TunelabError(f"--storage {db.redact(url)}: expected postgresql://… or a journal file path")
+    return JournalStorage(Path(url))

@@ -1,0 +1,78 @@
+"""One trial of a search, whatever the engine: a tracked Sacred run of the experiment.
+
+The run's config is the trial's parameters over the experiment's defaults; its
+info holds ``study``, ``trial`` and ``engine`` so Omniboard and the dashboards
+can group a study's runs. A pruned trial's run ends with status ``PRUNED``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sacred.observers import RunObserver
+from sacred.utils import SacredInterrupt
+
+from tunelab.settings import Settings
+from tunelab.tracking.runner import RunOutcome, StepListener, execute, prepare_run
+from tunelab.tuning.spec import SearchSpec
+
+
+class TrialPruned(SacredInterrupt):
+    """Raised from a step listener: Sacred records the run as PRUNED, not FAILED."""
+
+    STATUS = "PRUNED"
+
+
+class _RunStarted(RunObserver):
+    """Hands the Sacred run id to a callback as soon as the database has assigned it."""
+
+    priority = -100  # after the MongoObserver, which assigns the id
+
+    def __init__(self, callback: Callable[[Any], None]) -> None:
+        self.callback = callback
+
+    def started_event(self, ex_info, command, host_info, start_time, config, meta_info, _id):
+        self.callback(_id)
+        return _id
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    outcome: RunOutcome
+    values: list[float] | None  # the objective values, when the run completed and logged them
+    error: str | None = None
+
+
+def run_trial(
+    settings: Settings,
+    spec: SearchSpec,
+    params: Mapping[str, Any],
+    info: Mapping[str, Any],
+    on_started: Callable[[Any], None],
+    on_step: StepListener | None = None,
+) -> TrialResult:
+    """Run the experiment with ``params`` as a Sacred run and read the objective values off it.
+
+    ``on_started`` gets the run id when the run starts; ``on_step`` sees every
+    logged value and may raise :class:`TrialPruned`.
+    """
+    label = f"{spec.source} (trial {info['trial']})"
+    request = prepare_run(settings, spec.experiment, updates={label: {**spec.fixed, **params}}, info=info)
+    last: dict[str, float] = {}
+
+    def listen(name: str, value: float, step: int | None) -> None:
+        last[name] = value
+        if on_step is not None:
+            on_step(name, value, step)
+
+    outcome = execute(settings, request, observers=[_RunStarted(on_started)], on_step=listen)
+    if outcome.status != "COMPLETED":
+        return TrialResult(outcome, None, outcome.error)
+    values = [outcome.result if metric == "result" else last.get(metric) for metric in spec.metrics]
+    for metric, value in zip(spec.metrics, values):
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            return TrialResult(outcome, None, f"metric {metric!r} is {value!r}, not a finite number")
+    return TrialResult(outcome, [float(v) for v in values])
