@@ -52,6 +52,11 @@ class Settings:
         return self.state_dir / "offline"
 
     @property
+    def worker_log(self) -> Path:
+        """Where worker processes of batches and searches write their stderr."""
+        return self.state_dir / "logs" / "workers.log"
+
+    @property
     def failed_saves_dir(self) -> Path:
         """Where Sacred's MongoObserver dumps a run it could not save."""
         return self.state_dir / "failed-saves"

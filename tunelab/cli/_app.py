@@ -19,7 +19,7 @@ from tunelab.tracking.batch import BatchInterrupted, completed_keys, run_batch
 from tunelab.tracking.registry import infer_experiment
 from tunelab.tracking.runner import RunRequest, execute, prepare_run
 from tunelab.tracking.sync import sync_offline_runs
-from tunelab.tuning.search import tune as tune_search
+from tunelab.tuning.search import prepare_search, run_search
 from tunelab.tuning.studies import export, list_studies, load_study
 
 app = typer.Typer(
@@ -187,9 +187,10 @@ def tune(
 ) -> None:
     """Run or continue a search; every trial is a tracked run. Safe to re-run after a crash."""
     settings = load_settings()
-    with tune_progress(None) as update:
-        search_spec, _ = tune_search(settings, spec, storage, workers, on_progress=update)
-    for table in study_tables(load_study(settings, search_spec.study_name, storage), top):
+    search = prepare_search(settings, spec, storage, workers)
+    with tune_progress(search.spec.n_trials) as update:
+        run_search(settings, search, on_progress=update)
+    for table in study_tables(load_study(settings, search.spec.study_name, storage), top):
         console.print(table)
 
 

@@ -42,7 +42,9 @@ def run_batch(
     """
     outcomes: dict[int, RunOutcome] = {}
     context = multiprocessing.get_context("spawn")  # no inherited MongoClient or TF state
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=worker_process.init_worker)
+    pool = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=worker_process.init_worker, initargs=(settings.worker_log,)
+    )
     futures: dict[Future, int] = {}
     try:
         futures = {pool.submit(_run_in_worker, settings, r, offline): i for i, r in enumerate(requests)}

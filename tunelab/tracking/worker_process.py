@@ -16,14 +16,21 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
+from pathlib import Path
 
 _in_run = False
 _interrupted = False
 
 
-def init_worker() -> None:
-    """Process initializer: silence run output (Sacred still captures it), install the SIGINT rule."""
+def init_worker(stderr_log: Path) -> None:
+    """Process initializer: silence run output (Sacred still captures it), install the SIGINT rule.
+
+    The process's stderr (library noise such as TensorFlow's) is appended to ``stderr_log``.
+    """
     sys.stdout = open(os.devnull, "w")
+    stderr_log.parent.mkdir(parents=True, exist_ok=True)
+    with open(stderr_log, "a") as log:
+        os.dup2(log.fileno(), 2)
     # Sacred's per-run INFO lines and its config-type warnings (pydantic checks types) would garble the bar
     logging.disable(logging.WARNING)
     signal.signal(signal.SIGINT, _on_sigint)

@@ -102,18 +102,6 @@ def make_oracle(spec: SearchSpec) -> keras_tuner.Oracle:
     raise AssertionError(f"unvalidated algorithm {spec.algorithm!r}")
 
 
-def check(settings: Settings, spec: SearchSpec, storage_url: str | None, workers: int) -> None:
-    """What can be checked before the worker starts."""
-    if storage_url is not None:
-        raise TunelabError("--storage: keras-tuner studies live in .tunelab/keras-tuner/, not in an Optuna storage")
-    if workers != 1:
-        raise TunelabError("--workers: the keras-tuner engine runs one worker; use engine optuna for parallel workers")
-    if spec.budget.timeout is not None:
-        raise TunelabError(f"{spec.source}: key 'budget.timeout': the keras-tuner engine budgets by n_trials and max_epochs")
-    make_oracle(spec)
-    db.mongo_url(settings)
-
-
 def run_worker(settings: Settings, spec: SearchSpec) -> int:
     """Run (or resume) the search; returns how many trials this call ran."""
     project = write_study_file(settings, spec)

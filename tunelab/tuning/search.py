@@ -1,7 +1,8 @@
 """Running a search: check everything, start the engine's worker processes, report progress.
 
-``tune`` is what ``tunelab tune`` calls. Workers are processes, not threads
-(trials are CPU-bound); they are spawned, so none inherits a database client.
+``prepare_search`` then ``run_search`` is what ``tunelab tune`` does. Workers
+are processes, not threads (trials are CPU-bound); they are spawned, so none
+inherits a database client.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tunelab.settings import Settings
 from tunelab.tracking import worker_process
@@ -20,43 +23,50 @@ from tunelab.tuning.spec import SearchSpec, load_search_spec
 _POLL_S = 0.5
 
 
-def tune(
-    settings: Settings,
-    spec_path: Path,
-    storage_url: str | None = None,
-    workers: int = 1,
-    on_progress: Callable[[SearchSpec, TrialCounts], None] = lambda spec, counts: None,
-) -> tuple[SearchSpec, TrialCounts]:
-    """Run (or continue) the search ``spec_path`` describes; returns the spec and the final counts.
+@dataclass(frozen=True)
+class Search:
+    """A checked search: its spec, one job per worker process, and how to count its trials."""
 
-    Every user mistake raises TunelabError before a worker starts. Ctrl-C
-    propagates as KeyboardInterrupt once the workers have recorded their runs.
-    """
+    spec: SearchSpec
+    jobs: list[tuple[Callable[..., int], Any]]
+    counts: Callable[[], TrialCounts]
+
+
+def prepare_search(settings: Settings, spec_path: Path, storage_url: str | None = None, workers: int = 1) -> Search:
+    """Check the spec, the storage and the database, and create the study; TunelabError if anything is wrong."""
     spec = load_search_spec(settings, spec_path)
     if spec.engine == "optuna":
         storage = optuna_engine.check(settings, spec, storage_url)
         study = optuna_engine.open_study(spec, storage)  # created once, before the workers race to
-        counts: Callable[[], TrialCounts] = lambda: optuna_engine.count_trials(study)  # noqa: E731
         jobs = [(optuna_engine.run_worker, settings, spec, storage_url, i) for i in range(workers)]
-    else:
-        from tunelab.tuning import keras_tuner_engine  # imports TensorFlow: only when needed
+        return Search(spec, jobs, lambda: optuna_engine.count_trials(study))
+    keras_tuner_projects.check(settings, spec, storage_url, workers)
+    jobs = [(keras_tuner_projects.run_search, settings, spec)]
+    return Search(spec, jobs, lambda: keras_tuner_projects.count_trials(settings, spec.study_name))
 
-        keras_tuner_engine.check(settings, spec, storage_url, workers)
-        counts = lambda: keras_tuner_projects.count_trials(settings, spec.study_name)  # noqa: E731
-        jobs = [(keras_tuner_engine.run_worker, settings, spec)]
+
+def run_search(
+    settings: Settings, search: Search, on_progress: Callable[[SearchSpec, TrialCounts], None] = lambda s, c: None
+) -> TrialCounts:
+    """Run (or continue) the search in its worker processes; returns the final trial counts.
+
+    A worker's TunelabError is raised here. Ctrl-C propagates as
+    KeyboardInterrupt once the workers have recorded their runs.
+    """
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(len(jobs), mp_context=context, initializer=worker_process.init_worker)
+    pool = ProcessPoolExecutor(
+        len(search.jobs), mp_context=context, initializer=worker_process.init_worker, initargs=(settings.worker_log,)
+    )
     try:
-        futures = [pool.submit(*job) for job in jobs]
-        pending = futures
+        pending = {pool.submit(*job) for job in search.jobs}
         while pending:
             done, pending = wait(pending, timeout=_POLL_S, return_when=FIRST_EXCEPTION)
-            on_progress(spec, counts())
+            on_progress(search.spec, search.counts())
             for future in done:
-                future.result()  # a worker's TunelabError stops the search here
+                future.result()
     except KeyboardInterrupt:
         worker_process.stop_workers(pool)
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    return spec, counts()
+    return search.counts()
