@@ -72,7 +72,8 @@ def _tunelab_env(monkeypatch, tmp_path: Path, mongo_url: str, project: Path) -> 
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     client = pymongo.MongoClient(mongo_url)
-    return TunelabEnv(load_settings(), client[db_name], {**os.environ, **values, "PYTHONUNBUFFERED": "1"})
+    env = {**os.environ, **values, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}  # rich tables unabridged
+    return TunelabEnv(load_settings(), client[db_name], env)
 
 
 @pytest.fixture

@@ -21,7 +21,10 @@ class _AskTellGridSampler(optuna.samplers.GridSampler):
 
 
 def make_sampler(spec: SearchSpec, seed: int | None) -> optuna.samplers.BaseSampler:
-    """The sampler for ``spec.algorithm`` with ``spec.algorithm_options`` as keyword arguments."""
+    """The sampler for ``spec.algorithm`` with ``spec.algorithm_options`` as keyword arguments.
+
+    ``seed`` is this worker's (workers must not draw the same random numbers).
+    """
     options = dict(spec.algorithm_options)
     try:
         match spec.algorithm:
@@ -31,8 +34,8 @@ def make_sampler(spec: SearchSpec, seed: int | None) -> optuna.samplers.BaseSamp
                 return optuna.samplers.CmaEsSampler(seed=seed, **options)
             case "random":
                 return optuna.samplers.RandomSampler(seed=seed, **options)
-            case "grid":
-                return _AskTellGridSampler(grid_values(spec), seed=seed, **options)
+            case "grid":  # every worker must number the grid alike: one seed for all
+                return _AskTellGridSampler(grid_values(spec), seed=spec.seed or 0, **options)
             case "nsga2":
                 return optuna.samplers.NSGAIISampler(seed=seed, **options)
             case "gp":
