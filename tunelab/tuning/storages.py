@@ -13,7 +13,7 @@ import hashlib
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import optuna
@@ -34,8 +34,7 @@ class StudyStorage(ABC):
         self.optuna = optuna_storage
 
     @abstractmethod
-    @contextmanager
-    def budget_lock(self, study_name: str) -> Iterator[None]:
+    def budget_lock(self, study_name: str) -> AbstractContextManager[None]:
         """Held by one worker process at a time, on any machine sharing this storage."""
 
     def __str__(self) -> str:
@@ -62,25 +61,33 @@ class PostgresStorage(StudyStorage):
     """Optuna's RDB storage on PostgreSQL; the budget lock is an advisory lock."""
 
     def __init__(self, url: str) -> None:
+        engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 5}}
         try:
-            storage = optuna.storages.RDBStorage(
-                url, engine_kwargs={"pool_pre_ping": True, "connect_args": {"connect_timeout": 5}}
-            )
+            engine = sqlalchemy.create_engine(url, **engine_kwargs)
+            try:  # Optuna creates its tables on first use; two commands doing so at once collide
+                with _advisory_lock(engine, "tunelab:schema"):
+                    storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+            finally:
+                engine.dispose()
         except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:
             first_line = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
             raise TunelabError(f"--storage {db.redact(url)}: cannot use it: {first_line}") from None
         super().__init__(url, storage)
 
-    @contextmanager
-    def budget_lock(self, study_name: str) -> Iterator[None]:
-        key = int.from_bytes(hashlib.sha1(f"tunelab:{study_name}".encode()).digest()[:8], "big", signed=True)
-        # A session lock on its own connection: PostgreSQL drops it if the holder dies.
-        with self.optuna.engine.connect() as connection:
-            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
-            try:
-                yield
-            finally:
-                connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+    def budget_lock(self, study_name: str) -> AbstractContextManager[None]:
+        return _advisory_lock(self.optuna.engine, f"tunelab:study:{study_name}")
+
+
+@contextmanager
+def _advisory_lock(engine: sqlalchemy.Engine, name: str) -> Iterator[None]:
+    """A PostgreSQL session lock on its own connection: the server drops it if the holder dies."""
+    key = int.from_bytes(hashlib.sha1(name.encode()).digest()[:8], "big", signed=True)
+    with engine.connect() as connection:
+        connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        try:
+            yield
+        finally:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
 
 
 def default_journal(settings: Settings) -> Path:
