@@ -1,0 +1,70 @@
+"""The Keras Tuner engine: its oracles drive tracked runs; a killed search resumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+
+from tests.conftest import REPO, TEST_PROJECT
+from tests.tuning_tests.conftest import write_spec
+from tests.tuning_tests.test_distributed import finish, start_tune, wait_for_running_trial
+
+pytestmark = pytest.mark.slow
+
+
+def test_hyperband_sets_the_resource_of_each_tracked_run(test_project_env, tmp_path):
+    spec_path = write_spec(
+        tmp_path, engine="keras-tuner", algorithm="hyperband", resource="steps",
+        budget={"max_epochs": 4, "factor": 2},
+    )  # fmt: skip
+    result = test_project_env.cli("tune", str(spec_path), project=TEST_PROJECT, timeout=300)
+    assert result.returncode == 0, result.stderr
+    name = json.loads(spec_path.read_text())["study_name"]
+    runs = list(test_project_env.database.runs.find({"info.study": name}))
+    assert runs and all(r["status"] == "COMPLETED" and r["info"]["engine"] == "keras-tuner" for r in runs)
+    assert {r["config"]["steps"] for r in runs} >= {1, 2, 4}  # Hyperband's rungs
+    trial_files = sorted((test_project_env.settings.state_dir / "keras-tuner" / name).glob("trial_*/trial.json"))
+    assert len(trial_files) == len(runs)
+
+    shown = test_project_env.cli("study", "show", name, "--export", "json", project=TEST_PROJECT)
+    report = json.loads(shown.stdout)
+    assert report["engine"] == "keras-tuner" and report["counts"]["COMPLETE"] == len(runs)
+    assert {t["run_id"] for t in report["trials"]} == {r["_id"] for r in runs}
+
+
+def test_a_killed_search_resumes_and_marks_the_lost_run_failed(test_project_env, tmp_path):
+    spec_path = write_spec(
+        tmp_path, engine="keras-tuner", algorithm="random", budget={"n_trials": 3},
+        space={"x": {"type": "float", "low": 0.0, "high": 1.0}, "steps": 4, "sleep_s": 0.5},
+    )  # fmt: skip
+    name = json.loads(spec_path.read_text())["study_name"]
+    process = start_tune(test_project_env, spec_path)
+    killed = wait_for_running_trial(test_project_env, name, timeout=120)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+    finish(start_tune(test_project_env, spec_path))
+    runs = test_project_env.database.runs
+    assert runs.find_one({"_id": killed["_id"]})["status"] == "FAILED"
+    completed = runs.count_documents({"info.study": name, "status": "COMPLETED"})
+    assert completed == 3
+    retried = runs.find_one({"info.study": name, "info.trial": killed["info"]["trial"], "status": "COMPLETED"})
+    assert retried["config"]["x"] == killed["config"]["x"]
+
+
+def test_the_books_mlp_with_keras_tuner_hyperband(tunelab_env, tmp_path):
+    spec = json.loads((REPO / "configs" / "search" / "mlp_hyperband.json").read_text())
+    spec.update(study_name="mlp-tiny", budget={"max_epochs": 2, "factor": 2})
+    path = tmp_path / "mlp_tiny.json"
+    path.write_text(json.dumps(spec))
+    result = tunelab_env.cli("tune", str(path), timeout=300)
+    assert result.returncode == 0, result.stderr
+    runs = list(tunelab_env.database.runs.find({"info.study": "mlp-tiny"}))
+    assert runs and all(r["status"] == "COMPLETED" for r in runs)
+    epochs = {r["_id"]: r["config"]["epochs"] for r in runs}
+    for run in runs:
+        metric = tunelab_env.database.metrics.find_one({"run_id": run["_id"], "name": "val_accuracy"})
+        assert len(metric["values"]) == epochs[run["_id"]]
