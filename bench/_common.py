@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -33,3 +34,10 @@ def print_table(title: str, rows: Sequence[tuple[str, list[float], list[float], 
             baseline_name, f"{base * scale:.2f}", f"{median / base:.2f}×",
         )  # fmt: skip
     Console(width=140).print(table)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for a benchmark's own database server."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

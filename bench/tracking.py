@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import socket
 import sys
 import tempfile
 import textwrap
@@ -26,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pymongo  # noqa: E402
-from _common import print_table, repeat  # noqa: E402
+from _common import free_port, print_table, repeat  # noqa: E402
 
 from tunelab.db import EmbeddedServer  # noqa: E402
 from tunelab.settings import load_settings  # noqa: E402
@@ -56,12 +55,6 @@ stock.add_config({"points": 0})
 def stock_run(points):
     return 1.0
 '''
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def main() -> None:

@@ -60,8 +60,11 @@ class TrialCounts:
         return self.complete + self.pruned
 
 
-def count_trials(study: optuna.Study) -> TrialCounts:
-    states = [t.state for t in study.get_trials(deepcopy=False)]
+def count_trials(trials: optuna.Study | list[optuna.trial.FrozenTrial]) -> TrialCounts:
+    """Trials by state, of a study or of a list of its trials."""
+    if isinstance(trials, optuna.Study):
+        trials = trials.get_trials(deepcopy=False)
+    states = [t.state for t in trials]
     return TrialCounts(
         complete=states.count(TrialState.COMPLETE),
         pruned=states.count(TrialState.PRUNED),
@@ -132,8 +135,10 @@ def _claim_trial(
 ) -> optuna.Trial | str | None:
     """The next trial to run, ``"wait"`` while others may still fail and leave a slot, or None: done."""
     with storage.budget_lock(study.study_name):
-        fail_stale_trials(settings, study)
-        counts = count_trials(study)
+        trials = study.get_trials(deepcopy=False)
+        if fail_stale_trials(settings, study, trials):
+            trials = study.get_trials(deepcopy=False)
+        counts = count_trials(trials)
         if n_trials is None or counts.waiting or counts.finished + counts.running < n_trials:
             return study.ask()
     return "wait" if counts.running else None
@@ -183,15 +188,13 @@ def _pruning_reporter(trial: optuna.Trial, metric: str) -> Callable[[str, float,
 
 @contextmanager
 def _heartbeat(study: optuna.Study, trial_id: int) -> Iterator[None]:
-    """Stamps the trial every HEARTBEAT_INTERVAL_S while the block runs."""
+    """Stamps the trial every HEARTBEAT_INTERVAL_S while the block runs (its start counts as the first)."""
     storage = study._storage  # the public Trial API cannot write system attributes
     stop = threading.Event()
 
     def beat() -> None:
-        while True:
+        while not stop.wait(HEARTBEAT_INTERVAL_S):
             storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
-            if stop.wait(HEARTBEAT_INTERVAL_S):
-                return
 
     thread = threading.Thread(target=beat, name="trial-heartbeat", daemon=True)
     thread.start()
@@ -202,16 +205,17 @@ def _heartbeat(study: optuna.Study, trial_id: int) -> Iterator[None]:
         thread.join()
 
 
-def fail_stale_trials(settings: Settings, study: optuna.Study) -> list[int]:
-    """Fail RUNNING trials whose heartbeat stopped, mark their Sacred runs FAILED, retry each once.
+def fail_stale_trials(settings: Settings, study: optuna.Study, trials: list[optuna.trial.FrozenTrial]) -> list[int]:
+    """Fail RUNNING ``trials`` whose heartbeat stopped, mark their Sacred runs FAILED, retry each once.
 
     Call it under the budget lock, so that only one worker fails (and retries) a trial.
     Returns the failed trials' numbers.
     """
     now = time.time()
     stale = [
-        t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if now - t.system_attrs.get(HEARTBEAT_ATTR, t.datetime_start.timestamp()) > STALE_AFTER_S
+        t for t in trials
+        if t.state == TrialState.RUNNING
+        and now - t.system_attrs.get(HEARTBEAT_ATTR, t.datetime_start.timestamp()) > STALE_AFTER_S
     ]  # fmt: skip
     if not stale:
         return []

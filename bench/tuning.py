@@ -1,0 +1,233 @@
+"""Benchmark: searches. Per-trial overhead, worker scaling, and Hyperband's epochs.
+
+    .venv/bin/python bench/tuning.py [overhead] [workers] [epochs] [--repetitions 5]
+
+Starts its own SecantusDB (as tunelab does, --sync-on-commit) in a temp dir.
+
+* overhead: a trivial objective (return x) for --trials trials, per trial:
+  tunelab's worker loop (each trial a tracked Sacred run, journal storage)
+  against raw Optuna ``study.optimize`` on the same journal storage, both TPE.
+* workers: the same CPU-bound search (each trial spins the CPU for --work s)
+  with ``--workers 2`` against ``--workers 1``, wall time of the whole command.
+* epochs: the book's digits MLP. Epochs trained until the first trial reaches
+  --target validation accuracy, and in the whole search, for Keras Tuner's
+  Hyperband and Optuna TPE + Hyperband pruner against Keras Tuner random
+  search with the same number of trials (the number Hyperband ran).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import optuna  # noqa: E402
+from _common import free_port, print_table, repeat  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from tunelab import db  # noqa: E402
+from tunelab.db import EmbeddedServer  # noqa: E402
+from tunelab.settings import Settings, load_settings  # noqa: E402
+from tunelab.tuning import optuna_engine  # noqa: E402
+from tunelab.tuning.search import prepare_search, run_search  # noqa: E402
+from tunelab.tuning.spec import load_search_spec  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+EXPERIMENTS = {
+    "noop": '''
+        """Returns its parameter: the cheapest possible trial."""
+        from tunelab.tracking import ExperimentConfig, TrackedExperiment
+
+        class Config(ExperimentConfig):
+            x: float
+
+        ex = TrackedExperiment("noop", Config)
+
+        @ex.main
+        def run(x):
+            return x
+    ''',
+    "burn": '''
+        """Spins the CPU for ``work`` seconds: a CPU-bound trial."""
+        import time
+        from tunelab.tracking import ExperimentConfig, TrackedExperiment
+
+        class Config(ExperimentConfig):
+            x: float
+            work: float
+
+        ex = TrackedExperiment("burn", Config)
+
+        @ex.main
+        def run(x, work):
+            end = time.process_time() + work
+            total = 0
+            while time.process_time() < end:
+                total += sum(range(1000))
+            return x
+    ''',
+}
+
+
+def write_project(root: Path) -> Path:
+    (root / "experiments").mkdir(parents=True)
+    (root / "configs").mkdir()
+    for name, source in EXPERIMENTS.items():
+        (root / "experiments" / f"{name}.py").write_text(textwrap.dedent(source))
+    (root / "configs" / "noop.json").write_text('{"x": 0.5, "seed": 1}')
+    (root / "configs" / "burn.json").write_text('{"x": 0.5, "work": 0.1, "seed": 1}')
+    (root / "tunelab.toml").write_text("")
+    return root
+
+
+def write_spec(directory: Path, name: str, **spec) -> Path:
+    path = directory / f"{name}.json"
+    path.write_text(json.dumps({"study_name": name, "seed": 0, **spec}))
+    return path
+
+
+def use_project(project: Path, url: str, state: Path) -> Settings:
+    os.environ.update(
+        TUNELAB_PROJECT_DIR=str(project), TUNELAB_MONGO_URL=url, TUNELAB_DB_NAME="bench",
+        TUNELAB_STATE_DIR=str(state),
+    )  # fmt: skip
+    return load_settings()
+
+
+def bench_overhead(project: Path, url: str, tmp: Path, args) -> None:
+    settings = use_project(project, url, tmp / "state-overhead")
+    space = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
+    tracked, raw = [], []
+    for rep in range(args.repetitions):
+        spec_path = write_spec(tmp, f"overhead-{rep}", experiment="noop", metric="result", space=space,
+                               budget={"n_trials": args.trials})  # fmt: skip
+        spec = load_search_spec(settings, spec_path)
+        optuna_engine.open_study(spec, optuna_engine.open_storage(settings))
+        tracked += [t / args.trials for t in repeat(lambda: optuna_engine.run_worker(settings, spec, None, 0), 1)]
+
+        journal = tmp / f"raw-{rep}.log"
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+        study = optuna.create_study(storage=storage, sampler=optuna.samplers.TPESampler(seed=0))
+        raw += [t / args.trials for t in
+                repeat(lambda: study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=args.trials), 1)]
+    print_table(
+        f"per trial, trivial objective, {args.trials} trials (median of {args.repetitions})",
+        [("tunelab trial (tracked Sacred run, journal)", tracked, raw, "raw Optuna, journal file")],
+    )
+
+
+def bench_workers(project: Path, url: str, tmp: Path, args) -> None:
+    settings = use_project(project, url, tmp / "state-workers")
+    space = {"x": {"type": "float", "low": 0.0, "high": 1.0}, "work": args.work}
+    times: dict[int, list[float]] = {1: [], 2: []}
+    for rep in range(args.repetitions):
+        for workers in (1, 2):
+            spec_path = write_spec(tmp, f"workers-{workers}-{rep}", experiment="burn", metric="result",
+                                   space=space, budget={"n_trials": args.cpu_trials})  # fmt: skip
+            times[workers] += repeat(lambda: run_search(settings, prepare_search(settings, spec_path, None, workers)), 1)
+    print_table(
+        f"{args.cpu_trials} CPU-bound trials of {args.work} s, whole search (median of {args.repetitions})",
+        [("--workers 2", times[2], times[1], "--workers 1")],
+        unit="s",
+    )
+    speedup = statistics.median(times[1]) / statistics.median(times[2])
+    print(f"speed-up of --workers 2 over --workers 1: {speedup:.2f}× (target ≥ 1.8× on 2 cores; {os.cpu_count()} CPUs here)")
+
+
+def search_epochs(settings: Settings, study: str, target: float) -> tuple[int | None, int, float, int]:
+    """(epochs until a trial first reached ``target``, epochs in all, best accuracy, trials) from the runs."""
+    database = db.connect(settings)
+    runs = list(database.runs.find({"info.study": study}, {"_id": 1}).sort("_id", 1))
+    consumed, first_hit, best = 0, None, 0.0
+    for run in runs:
+        metric = database.metrics.find_one({"run_id": run["_id"], "name": "val_accuracy"}) or {"values": []}
+        consumed += len(metric["values"])
+        best = max([best, *metric["values"]])
+        if first_hit is None and any(v >= target for v in metric["values"]):
+            first_hit = consumed
+    return first_hit, consumed, best, len(runs)
+
+
+def bench_epochs(url: str, tmp: Path, args) -> None:
+    settings = use_project(REPO, url, tmp / "state-epochs")
+    base = json.loads((REPO / "configs" / "search" / "mlp_hyperband.json").read_text())
+    rows: dict[str, list[tuple]] = {"kt-hyperband": [], "optuna-hyperband": [], "kt-random": []}
+    for seed in range(args.repetitions):
+        hyperband = write_spec(tmp, f"kt-hyperband-{seed}", **{**base, "seed": seed,
+                               "budget": {"max_epochs": args.max_epochs, "factor": 3}})  # fmt: skip
+        run_search(settings, prepare_search(settings, hyperband))
+        rows["kt-hyperband"].append(search_epochs(settings, f"kt-hyperband-{seed}", args.target))
+        n_trials = rows["kt-hyperband"][-1][3]
+        space = {**base["space"], "epochs": args.max_epochs}
+        random = write_spec(tmp, f"kt-random-{seed}", **{**base, "seed": seed, "algorithm": "random",
+                            "space": space, "budget": {"n_trials": n_trials}})  # fmt: skip
+        run_search(settings, prepare_search(settings, random))
+        rows["kt-random"].append(search_epochs(settings, f"kt-random-{seed}", args.target))
+        pruned = write_spec(tmp, f"optuna-hyperband-{seed}", **{**base, "seed": seed, "engine": "optuna",
+                            "algorithm": "tpe", "space": space, "budget": {"n_trials": n_trials},
+                            "pruner": {"name": "hyperband", "options": {"min_resource": 1,
+                                       "max_resource": args.max_epochs, "reduction_factor": 3}}})  # fmt: skip
+        run_search(settings, prepare_search(settings, pruned))
+        rows["optuna-hyperband"].append(search_epochs(settings, f"optuna-hyperband-{seed}", args.target))
+
+    def median(values):
+        values = [v for v in values if v is not None]
+        return statistics.median(values) if values else None
+
+    random_first = median([r[0] for r in rows["kt-random"]])
+    random_total = median([r[1] for r in rows["kt-random"]])
+    table = Table(title=f"digits MLP, max {args.max_epochs} epochs a trial, target val_accuracy {args.target} "
+                        f"(median over {args.repetitions} seeds)")  # fmt: skip
+    for column in ("search", "trials", "epochs to target", "ratio vs random", "epochs in all", "ratio vs random",
+                   "best val_accuracy", "reached target"):  # fmt: skip
+        table.add_column(column)
+    for name, results in rows.items():
+        first, total = median([r[0] for r in results]), median([r[1] for r in results])
+        table.add_row(
+            name, str(median([r[3] for r in results])), "never" if first is None else f"{first:g}",
+            f"{random_first / first:.2f}× fewer" if first and random_first else "",
+            f"{total:g}", f"{random_total / total:.2f}× fewer",
+            f"{median([r[2] for r in results]):.4f}", f"{sum(r[0] is not None for r in results)}/{len(results)}",
+        )  # fmt: skip
+    Console(width=160).print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sections", nargs="*", default=["overhead", "workers", "epochs"])
+    parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--trials", type=int, default=50, help="trials per repetition (overhead)")
+    parser.add_argument("--cpu-trials", type=int, default=24, help="trials per search (workers)")
+    parser.add_argument("--work", type=float, default=0.5, help="CPU seconds per trial (workers)")
+    parser.add_argument("--max-epochs", type=int, default=9, help="Hyperband's max_epochs (epochs)")
+    parser.add_argument("--target", type=float, default=0.97, help="validation accuracy to reach (epochs)")
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        project = write_project(tmp / "project")
+        server = EmbeddedServer(tmp / "db", free_port())
+        server.start()
+        try:
+            if "overhead" in args.sections:
+                bench_overhead(project, server.url, tmp, args)
+            if "workers" in args.sections:
+                bench_workers(project, server.url, tmp, args)
+            if "epochs" in args.sections:
+                bench_epochs(server.url, tmp, args)
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
