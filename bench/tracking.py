@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pymongo  # noqa: E402
-from _common import free_port, print_table, repeat  # noqa: E402
+from _bench import free_port, print_table, repeat  # noqa: E402
 
 from tunelab.db import EmbeddedServer  # noqa: E402
 from tunelab.settings import load_settings  # noqa: E402

@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import optuna  # noqa: E402
-from _common import free_port, print_table, repeat  # noqa: E402
+from _bench import free_port, print_table, repeat  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
@@ -206,8 +206,8 @@ def main() -> None:
     parser.add_argument("sections", nargs="*", default=["overhead", "workers", "epochs"])
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--trials", type=int, default=50, help="trials per repetition (overhead)")
-    parser.add_argument("--cpu-trials", type=int, default=24, help="trials per search (workers)")
-    parser.add_argument("--work", type=float, default=0.5, help="CPU seconds per trial (workers)")
+    parser.add_argument("--cpu-trials", type=int, default=20, help="trials per search (workers)")
+    parser.add_argument("--work", type=float, default=1.0, help="CPU seconds per trial (workers)")
     parser.add_argument("--max-epochs", type=int, default=9, help="Hyperband's max_epochs (epochs)")
     parser.add_argument("--target", type=float, default=0.97, help="validation accuracy to reach (epochs)")
     args = parser.parse_args()

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn import datasets
 
 from tunelab.errors import TunelabError
 
@@ -22,10 +21,21 @@ class Dataset:
     version: str
 
 
+def _sklearn(loader: str, **kwargs) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+    """A scikit-learn loader, imported when called (scikit-learn takes a second to import)."""
+
+    def load() -> tuple[np.ndarray, np.ndarray]:
+        from sklearn import datasets
+
+        return getattr(datasets, loader)(**kwargs)
+
+    return load
+
+
 DATASETS: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {
-    "breast_cancer": lambda: datasets.load_breast_cancer(return_X_y=True),
-    "digits": lambda: datasets.load_digits(return_X_y=True),
-    "moons": lambda: datasets.make_moons(n_samples=10_000, noise=0.4, random_state=0),
+    "breast_cancer": _sklearn("load_breast_cancer", return_X_y=True),
+    "digits": _sklearn("load_digits", return_X_y=True),
+    "moons": _sklearn("make_moons", n_samples=10_000, noise=0.4, random_state=0),
 }
 
 
