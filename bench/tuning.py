@@ -91,7 +91,7 @@ def write_project(root: Path) -> Path:
 
 def write_spec(directory: Path, name: str, **spec) -> Path:
     path = directory / f"{name}.json"
-    path.write_text(json.dumps({"study_name": name, "seed": 0, **spec}))
+    path.write_text(json.dumps({"seed": 0, **spec, "study_name": name}))
     return path
 
 

@@ -101,3 +101,25 @@ def test_kill_9_mid_trial_then_rerun_retries_the_trial_and_finishes(test_project
     assert run["status"] == "FAILED"
     assert "worker lost" in run["fail_trace"][0]
     assert test_project_env.database.runs.count_documents({"info.study": name, "status": "RUNNING"}) == 0
+
+
+def test_ctrl_c_interrupts_the_running_trials_and_a_rerun_finishes(test_project_env, tmp_path):
+    spec_path = write_spec(
+        tmp_path, space={"x": {"type": "float", "low": 0.0, "high": 1.0}, "steps": 6, "sleep_s": 0.3},
+        budget={"n_trials": 3},
+    )  # fmt: skip
+    name = json.loads(spec_path.read_text())["study_name"]
+    process = start_tune(test_project_env, spec_path, "--workers", "2")
+    wait_for_running_trial(test_project_env, name)
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in the terminal reaches the whole group
+    process.communicate(timeout=60)
+    assert process.returncode == 130
+    runs = test_project_env.database.runs
+    assert runs.count_documents({"info.study": name, "status": "INTERRUPTED"}) >= 1
+    assert runs.count_documents({"info.study": name, "status": "RUNNING"}) == 0
+    study = optuna.load_study(study_name=name, storage=open_storage(test_project_env.settings).optuna)
+    assert "RUNNING" not in [t.state.name for t in study.trials]
+
+    finish(start_tune(test_project_env, spec_path, "--workers", "2"))
+    study = optuna.load_study(study_name=name, storage=open_storage(test_project_env.settings).optuna)
+    assert [t.state.name for t in study.trials].count("COMPLETE") == 3

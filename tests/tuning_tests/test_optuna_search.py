@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import optuna
 import pytest
@@ -73,6 +76,16 @@ def test_study_show_and_export(test_project_env, tmp_path):
 
     missing = test_project_env.cli("study", "show", "nope", project=TEST_PROJECT)
     assert missing.returncode == 2 and "no study 'nope'" in missing.stderr
+
+    journal = test_project_env.settings.state_dir / "optuna" / "journal.log"
+    optuna_cli = subprocess.run(
+        [Path(sys.executable).parent / "optuna", "trials", "--storage", str(journal), "--storage-class",
+         "JournalFileBackend", "--study-name", study.study_name, "-f", "json"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert {t["user_attrs"]["sacred_run_id"] for t in json.loads(optuna_cli.stdout)} == {
+        t.user_attrs["sacred_run_id"] for t in study.trials
+    }
 
 
 def test_pruned_trials_are_pruned_in_optuna_and_in_sacred(test_project_env, tmp_path):
