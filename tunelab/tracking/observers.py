@@ -79,22 +79,6 @@ class TunelabMongoObserver(MongoObserver):
         last = self.runs.find_one({}, {"_id": 1}, sort=[("_id", pymongo.DESCENDING)])
         return last["_id"] if last else 0
 
-    _stored_sources: dict[tuple[str, str, str, str], Any] = {}  # (address, db, file, md5) -> GridFS id
-
-    def insert(self) -> None:
-        """Insert the run under the next free id: Sacred's scheme, with one query instead of two."""
-        if self.overwrite or self.run_entry.get("_id") is not None:
-            return super().insert()
-        while True:
-            last = self.runs.find_one({}, {"_id": 1}, sort=[("_id", pymongo.DESCENDING)])
-            self.run_entry["_id"] = last["_id"] + 1 if last else 1
-            try:
-                self.runs.insert_one(self.run_entry)
-                return
-            except pymongo.errors.InvalidDocument as exc:
-                raise ObserverError(f"Run contained an unserializable entry (most likely in the info)\n{exc}") from exc
-            except pymongo.errors.DuplicateKeyError:
-                continue  # another process took the id
 
     def save_sources(self, ex_info: Mapping[str, Any]) -> list[list[Any]]:
         source_info = []
@@ -158,6 +142,7 @@ def _is_finite(value: Any) -> bool:
 
 _clients: dict[str, pymongo.MongoClient] = {}
 _last_ping: dict[str, float] = {}
+_indexed: set[tuple[str, str]] = set()
 PING_EVERY_S = 2.0
 
 
@@ -170,10 +155,12 @@ def mongo_observer(settings: Settings) -> TunelabMongoObserver:
     url = settings.mongo_url or db.embedded_server(settings).url
     if url not in _clients:
         _clients[url] = db.client(db.mongo_url(settings))
-        ensure_indexes(_clients[url][settings.db_name])
     elif time.monotonic() - _last_ping.get(url, 0.0) > PING_EVERY_S:
         db.ping_client(_clients[url], url)
     _last_ping[url] = time.monotonic()
+    if (url, settings.db_name) not in _indexed:
+        ensure_indexes(_clients[url][settings.db_name])
+        _indexed.add((url, settings.db_name))
     return TunelabMongoObserver(_clients[url], settings.db_name, str(settings.failed_saves_dir))
 
 
