@@ -18,8 +18,7 @@ import statistics
 import sys
 import tempfile
 import textwrap
-import time
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -101,7 +100,7 @@ def run_benchmarks(project: Path, url: str, args: argparse.Namespace) -> None:
     raw = client["bench_raw"]["metrics"]
 
     def insert_raw():
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         raw.insert_many([{"run_id": 0, "name": "value", "step": s, "value": s * 0.5, "timestamp": now}
                          for s in range(args.points)])
 

@@ -39,6 +39,7 @@ from tunelab.settings import Settings, load_settings  # noqa: E402
 from tunelab.tuning import optuna_engine  # noqa: E402
 from tunelab.tuning.search import prepare_search, run_search  # noqa: E402
 from tunelab.tuning.spec import load_search_spec  # noqa: E402
+from tunelab.tuning.storages import open_storage  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -111,7 +112,7 @@ def bench_overhead(project: Path, url: str, tmp: Path, args) -> None:
         spec_path = write_spec(tmp, f"overhead-{rep}", experiment="noop", metric="result", space=space,
                                budget={"n_trials": args.trials})  # fmt: skip
         spec = load_search_spec(settings, spec_path)
-        optuna_engine.open_study(spec, optuna_engine.open_storage(settings))
+        optuna_engine.open_study(spec, open_storage(settings))
         tracked += [t / args.trials for t in repeat(lambda: optuna_engine.run_worker(settings, spec, None, 0), 1)]
 
         journal = tmp / f"raw-{rep}.log"

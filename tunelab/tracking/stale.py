@@ -15,7 +15,7 @@ def fail_dead_runs(runs: Collection, query: Mapping[str, Any], silent_for_s: flo
     Sacred beats every second while a run lives, so a run silent for several
     seconds has lost its process (``kill -9``, a crashed machine). Returns their ids.
     """
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)  # Sacred stores naive UTC
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)  # Sacred stores naive UTC
     cutoff = now - dt.timedelta(seconds=silent_for_s)
     dead = {
         **query,

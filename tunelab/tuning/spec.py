@@ -29,7 +29,6 @@ search.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, Union
 
@@ -267,7 +266,3 @@ def _corner_values(param: FloatParam | IntParam | CategoricalParam) -> list[Any]
         return list(param.choices)
     return [param.low, param.high]
 
-
-def objective_names(spec: SearchSpec) -> Mapping[str, str]:
-    """Metric -> direction, in the spec's order."""
-    return dict(zip(spec.metrics, spec.directions))
