@@ -1,6 +1,8 @@
 """The book's Keras MLP, on the 8x8 digits set (MNIST cannot be downloaded here).
 
-Logs loss, accuracy, val_loss and val_accuracy at every epoch.
+Logs loss, accuracy, val_loss and val_accuracy at every epoch. With
+``warm_start_run`` it continues that run's stored model from ``initial_epoch``
+to ``epochs`` (how Hyperband promotes a trial without training it again).
 """
 
 import os
@@ -25,6 +27,8 @@ class Config(ExperimentConfig):
     dropout_second_layer: float = Field(ge=0, lt=1)
     learning_rate: float = Field(gt=0)
     test_size: float = Field(gt=0, lt=1)
+    warm_start_run: int | None
+    initial_epoch: int = Field(ge=0)
 
 
 ex = TrackedExperiment("mlp", Config)
@@ -50,7 +54,7 @@ def build_model(num_units_first_layer, num_units_second_layer, dropout_first_lay
 
 
 @ex.main
-def run(batch_size, epochs, test_size, seed):
+def run(batch_size, epochs, test_size, warm_start_run, initial_epoch, seed):
     keras.utils.set_random_seed(seed)
     X_train, X_test, y_train, y_test = split(ex.load_data("digits"), test_size, seed)
     X_train, X_test = X_train.astype("float32") / 16.0, X_test.astype("float32") / 16.0
@@ -60,8 +64,11 @@ def run(batch_size, epochs, test_size, seed):
             for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
                 ex.log_scalar(name, float(logs[name]), epoch + 1)
 
-    model = build_model(n_features=X_train.shape[1])
-    model.fit(X_train, y_train, batch_size=batch_size, epochs=epochs, verbose=0,
+    if warm_start_run is None:
+        model = build_model(n_features=X_train.shape[1])
+    else:
+        model = keras.models.load_model(ex.load_artifact(warm_start_run, "model.keras"))
+    model.fit(X_train, y_train, batch_size=batch_size, epochs=epochs, initial_epoch=initial_epoch, verbose=0,
               validation_data=(X_test, y_test), callbacks=[LogMetrics()])
     _, accuracy = model.evaluate(X_test, y_test, verbose=0)
     ex.save_model(model, "model.keras")

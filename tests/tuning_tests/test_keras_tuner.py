@@ -64,7 +64,12 @@ def test_the_books_mlp_with_keras_tuner_hyperband(tunelab_env, tmp_path):
     assert result.returncode == 0, result.stderr
     runs = list(tunelab_env.database.runs.find({"info.study": "mlp-tiny"}))
     assert runs and all(r["status"] == "COMPLETED" for r in runs)
-    epochs = {r["_id"]: r["config"]["epochs"] for r in runs}
+    promoted = [r for r in runs if r["config"]["warm_start_run"] is not None]
+    assert promoted, "Hyperband promoted no trial"
     for run in runs:
         metric = tunelab_env.database.metrics.find_one({"run_id": run["_id"], "name": "val_accuracy"})
-        assert len(metric["values"]) == epochs[run["_id"]]
+        assert len(metric["values"]) == run["config"]["epochs"] - run["config"]["initial_epoch"]
+    for run in promoted:  # continues the stored model of the run it was promoted from
+        parent = tunelab_env.database.runs.find_one({"_id": run["config"]["warm_start_run"]})
+        assert parent["config"]["epochs"] == run["config"]["initial_epoch"]
+        assert parent["config"]["num_units_first_layer"] == run["config"]["num_units_first_layer"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib.metadata
 import os
+import shutil
 import sys
 import tempfile
 import uuid
@@ -11,12 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import gridfs
 import joblib
 from sacred import SETTINGS, Experiment
 from sacred.dependencies import PackageDependency, gather_sources_and_dependencies
 from sacred.run import Run
 from sacred.utils import SacredError
 
+from tunelab import db
 from tunelab.errors import TunelabError
 from tunelab.settings import load_settings
 from tunelab.tracking.config import ExperimentConfig, validate
@@ -100,6 +104,23 @@ class TrackedExperiment(Experiment):
         info["dataset"] = dataset.name
         info["data_version"] = dataset.version
         return dataset
+
+    def load_artifact(self, run_id: int, name: str) -> Path:
+        """Download artifact ``name`` of run ``run_id`` from tunelab's database; returns a local path.
+
+        The file lives in a temporary directory until the process exits.
+        Raises TunelabError if the run has no such artifact.
+        """
+        database = db.connect(load_settings())
+        run = database.runs.find_one({"_id": run_id}, {"artifacts": 1}) or {}
+        file_ids = [a["file_id"] for a in run.get("artifacts", []) if a["name"] == name]
+        if not file_ids:
+            raise TunelabError(f"run {run_id} has no artifact {name!r}")
+        directory = Path(tempfile.mkdtemp(prefix=f"tunelab-run{run_id}-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        path = directory / name
+        path.write_bytes(gridfs.GridFS(database).get(file_ids[-1]).read())
+        return path
 
     def save_model(self, model: Any, name: str = "model.joblib") -> None:
         """Store a fitted model as an artifact of the current run (Keras models as ``.keras``)."""

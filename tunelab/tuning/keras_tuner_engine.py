@@ -3,8 +3,10 @@
 The hypermodel is built from the spec's JSON space (``hp.Float``, ``hp.Int``,
 ``hp.Choice``, ``hp.Fixed``); the tuner's ``run_trial`` runs the experiment as
 a tracked Sacred run with the trial's values, and Hyperband's ``tuner/epochs``
-sets the experiment's ``resource`` key (``epochs``). A Hyperband trial trains
-from scratch: runs are independent Sacred runs, not checkpoints of each other.
+sets the experiment's ``resource`` key (``epochs``). When Hyperband promotes a
+trial and the experiment has the config keys ``warm_start_run`` and
+``initial_epoch`` (the ``mlp`` has), the new run continues the promoted run's
+stored model instead of training again from scratch, as Keras Tuner does.
 
 The project lives in ``.tunelab/keras-tuner/<study>``; re-running the same
 search reloads it (``overwrite=False``) and retries the trial that was running
@@ -25,10 +27,13 @@ from tunelab import db
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings
 from tunelab.tracking import worker_process
+from tunelab.tracking.registry import load_experiment
 from tunelab.tracking.stale import fail_dead_runs
 from tunelab.tuning.keras_tuner_projects import ENGINE, count_trials, projects_dir, write_study_file
 from tunelab.tuning.spec import CategoricalParam, FloatParam, SearchSpec
 from tunelab.tuning.trials import run_trial
+
+WARM_START_KEYS = {"warm_start_run", "initial_epoch"}
 
 
 class SpaceHyperModel(keras_tuner.HyperModel):
@@ -57,6 +62,7 @@ class TrackedTuner(keras_tuner.engine.base_tuner.BaseTuner):
     def __init__(self, settings: Settings, spec: SearchSpec) -> None:
         self.settings = settings
         self.spec = spec
+        self.experiment_keys = list(load_experiment(settings.experiments_dir, spec.experiment).schema.model_fields)
         super().__init__(
             oracle=make_oracle(spec), hypermodel=SpaceHyperModel(spec),
             directory=str(projects_dir(settings)), project_name=spec.study_name, overwrite=False,
@@ -67,6 +73,9 @@ class TrackedTuner(keras_tuner.engine.base_tuner.BaseTuner):
         params = {name: values[name] for name in self.spec.params if name in values}
         if "tuner/epochs" in values:
             params[self.spec.resource] = values["tuner/epochs"]
+        if "tuner/trial_id" in values and WARM_START_KEYS <= set(self.experiment_keys):
+            params["warm_start_run"] = self._run_of_trial(int(values["tuner/trial_id"]))
+            params["initial_epoch"] = values["tuner/initial_epoch"]
         info = {"study": self.spec.study_name, "trial": int(trial.trial_id), "engine": ENGINE}
         with worker_process.run_in_progress():
             result = run_trial(self.settings, self.spec, params, info, lambda run_id: None)
@@ -75,6 +84,16 @@ class TrackedTuner(keras_tuner.engine.base_tuner.BaseTuner):
         if result.values is None:
             raise keras_tuner.errors.FailedTrialError(result.error or result.outcome.status)
         return {self.spec.metrics[0]: result.values[0]}
+
+    def _run_of_trial(self, number: int) -> int:
+        """The id of the completed Sacred run of this study's trial ``number``."""
+        run = db.connect(self.settings)["runs"].find_one(
+            {"info.study": self.spec.study_name, "info.trial": number, "status": "COMPLETED"},
+            {"_id": 1}, sort=[("_id", -1)],
+        )  # fmt: skip
+        if run is None:
+            raise keras_tuner.errors.FailedTrialError(f"no completed run of trial {number} to continue")
+        return run["_id"]
 
     def on_trial_begin(self, trial) -> None:  # Keras Tuner prints a banner here
         pass

@@ -42,6 +42,7 @@ HEARTBEAT_ATTR = "tunelab:heartbeat"
 RUN_ID_ATTR = "sacred_run_id"
 MAX_CONSECUTIVE_FAILURES = 3
 _POLL_S = 0.5
+_WAIT = "wait"
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -114,17 +115,17 @@ def run_worker(settings: Settings, spec: SearchSpec, storage_url: str | None, wo
     seed = None if spec.seed is None else spec.seed + worker_index
     study = open_study(spec, storage, seed)
     deadline = time.monotonic() + spec.budget.timeout if spec.budget.timeout else None
-    ran, failures, last_error = 0, 0, ""
+    ran = failures = 0
     while not worker_process.interrupted() and (deadline is None or time.monotonic() < deadline):
         trial = _claim_trial(settings, study, storage, spec.n_trials)
         if trial is None:
             break
-        if trial == "wait":
+        if trial == _WAIT:
             time.sleep(_POLL_S)
             continue
         error = _run_and_tell(settings, spec, study, trial)
         ran += 1
-        failures, last_error = (failures + 1, error) if error else (0, last_error)
+        failures = failures + 1 if error else 0
         if failures >= MAX_CONSECUTIVE_FAILURES:
             raise TunelabError(f"study {spec.study_name!r}: {failures} trials in a row failed; last: {error}")
     return ran
@@ -133,7 +134,7 @@ def run_worker(settings: Settings, spec: SearchSpec, storage_url: str | None, wo
 def _claim_trial(
     settings: Settings, study: optuna.Study, storage: StudyStorage, n_trials: int | None
 ) -> optuna.Trial | str | None:
-    """The next trial to run, ``"wait"`` while others may still fail and leave a slot, or None: done."""
+    """The next trial to run, ``_WAIT`` while running trials may still fail and free a slot, or None: done."""
     with storage.budget_lock(study.study_name):
         trials = study.get_trials(deepcopy=False)
         if fail_stale_trials(settings, study, trials):
@@ -141,7 +142,7 @@ def _claim_trial(
         counts = count_trials(trials)
         if n_trials is None or counts.waiting or counts.finished + counts.running < n_trials:
             return study.ask()
-    return "wait" if counts.running else None
+    return _WAIT if counts.running else None
 
 
 def _run_and_tell(settings: Settings, spec: SearchSpec, study: optuna.Study, trial: optuna.Trial) -> str | None:
