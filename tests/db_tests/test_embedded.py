@@ -20,12 +20,12 @@ def test_start_is_idempotent_and_stop_is_clean(tmp_path):
     server = EmbeddedServer(tmp_path, free_port())
     assert server.start() is True
     status = server.status()
-    assert status.running and status.pid == json.loads(server.pid_file.read_text())["pid"]
+    assert status.running and status.pid == json.loads(server.pid_file.path.read_text())["pid"]
     assert server.start() is False  # already running: same process
     assert server.status().pid == status.pid
     assert pymongo.MongoClient(server.url).admin.command("ping")["ok"] == 1
     assert server.stop() is True
-    assert not server.status().running and not server.pid_file.exists()
+    assert not server.status().running and not server.pid_file.path.exists()
     assert server.stop() is False
 
 
@@ -41,7 +41,7 @@ def test_port_held_by_another_program_is_a_clear_error(tmp_path):
 def test_stale_pid_file_is_ignored(tmp_path):
     server = EmbeddedServer(tmp_path, free_port())
     tmp_path.mkdir(exist_ok=True)
-    server.pid_file.write_text(json.dumps({"pid": os.getpid(), "port": server.port}))  # alive, not a server
+    server.pid_file.write(os.getpid(), port=server.port)  # alive, not a server
     assert not server.status().running
     assert server.start() is True
     server.stop()

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import fcntl
-import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +14,7 @@ from collections.abc import Iterator
 
 from tunelab.db._client import ping
 from tunelab.errors import TunelabError
+from tunelab.processes import PidFile, port_in_use, spawn, tail, wait_until
 
 SERVER_COMMAND = "secantusd-py"
 
@@ -43,7 +40,7 @@ class EmbeddedServer:
         self.state_dir = state_dir
         self.port = port
         self.storage_dir = state_dir / "db"
-        self.pid_file = state_dir / "db.pid"
+        self.pid_file = PidFile(state_dir / "db.pid", SERVER_COMMAND)
         self.log_file = state_dir / "db.log"
         self.config_file = state_dir / "secantusd.toml"
 
@@ -66,30 +63,21 @@ class EmbeddedServer:
             if self._running_pid() is not None:
                 ping(self.url, timeout=timeout)
                 return False
-            if self.pid_file.exists():  # our server died: give the kernel a moment to free its port
-                _wait_until(lambda: not _port_in_use(self.port), timeout=3.0)
-            if _port_in_use(self.port):
+            if self.pid_file.path.exists():  # our server died: give the kernel a moment to free its port
+                wait_until(lambda: not port_in_use(self.port), timeout=3.0)
+            if port_in_use(self.port):
                 raise TunelabError(
                     f"port {self.port} on 127.0.0.1 is held by another program, not tunelab's "
                     "database; pick another with TUNELAB_DB_PORT or [database] port in tunelab.toml"
                 )
             process = self._spawn()
-            self.pid_file.write_text(json.dumps({"pid": process.pid, "port": self.port}))
+            self.pid_file.write(process.pid, port=self.port)
             self._wait_until_up(process, timeout)
             return True
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the server (SIGTERM, then SIGKILL after ``timeout``). True if it was running."""
-        pid = self._running_pid()
-        if pid is None:
-            self.pid_file.unlink(missing_ok=True)
-            return False
-        os.kill(pid, signal.SIGTERM)
-        if not _wait_until(lambda: not _alive(pid), timeout):
-            os.kill(pid, signal.SIGKILL)
-            _wait_until(lambda: not _alive(pid), timeout)
-        self.pid_file.unlink(missing_ok=True)
-        return True
+        return self.pid_file.stop(timeout)
 
     def _spawn(self) -> subprocess.Popen:
         # An explicit (empty) config file stops the server from picking up a
@@ -104,42 +92,28 @@ class EmbeddedServer:
             "--sync-on-commit",
             "--log-level", "WARNING",
         ]  # fmt: skip
-        with open(self.log_file, "ab") as log:
-            return subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # outlives the command that started it
-            )
+        return spawn(command, self.log_file)
 
     def _wait_until_up(self, process: subprocess.Popen, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                self.pid_file.unlink(missing_ok=True)
+                self.pid_file.path.unlink(missing_ok=True)
                 raise TunelabError(
                     f"the embedded database exited with status {process.returncode} on start; "
-                    f"last lines of {self.log_file}: {_tail(self.log_file)}"
+                    f"last lines of {self.log_file}: {tail(self.log_file)}"
                 )
-            if _port_in_use(self.port):
+            if port_in_use(self.port):
                 ping(self.url, timeout=max(1.0, deadline - time.monotonic()))
                 return
             time.sleep(0.05)
         process.kill()
-        self.pid_file.unlink(missing_ok=True)
+        self.pid_file.path.unlink(missing_ok=True)
         raise TunelabError(f"the embedded database did not answer within {timeout:.0f} s; see {self.log_file}")
 
     def _running_pid(self) -> int | None:
-        """The pid from the pid file if that process is alive and is our server."""
-        try:
-            record = json.loads(self.pid_file.read_text())
-            pid = int(record["pid"])
-        except (FileNotFoundError, ValueError, KeyError, TypeError):
-            return None
-        if not _alive(pid) or SERVER_COMMAND not in _cmdline(pid):
-            return None
-        return pid
+        record = self.pid_file.running()
+        return None if record is None else record["pid"]
 
     @contextmanager
     def _start_lock(self) -> Iterator[None]:
@@ -151,15 +125,6 @@ class EmbeddedServer:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _wait_until(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def _server_executable() -> str:
     beside_python = Path(sys.executable).parent / SERVER_COMMAND
     if beside_python.exists():
@@ -168,37 +133,3 @@ def _server_executable() -> str:
     if found is None:
         raise TunelabError(f"{SERVER_COMMAND} not found: install tunelab's dependencies (pip install secantusdb)")
     return found
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours is dead for our purposes.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _tail(path: Path, lines: int = 3) -> str:
-    try:
-        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
