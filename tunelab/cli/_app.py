@@ -10,6 +10,9 @@ import typer
 from rich.console import Console
 
 from tunelab import db
+from tunelab.board.columns import register_columns
+from tunelab.board.install import OMNIBOARD_VERSION, ensure_omniboard, entry_point
+from tunelab.board.server import Board, is_loopback, parse_auth
 from tunelab.cli._output import (
     outcomes_table, progress, runs_table, studies_table, study_tables, tune_progress,
 )  # fmt: skip
@@ -218,3 +221,37 @@ def study_show(
         return
     for table in study_tables(report, top):
         console.print(table)
+
+
+@app.command()
+def board(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the web page.")] = 9000,
+    host: Annotated[str, typer.Option(help="Listen address; anything but loopback exposes the board.")] = "127.0.0.1",
+    auth: Annotated[Optional[str], typer.Option(help="USER:PASSWORD for HTTP basic auth.")] = None,
+    databases: Annotated[
+        list[str], typer.Option("--db", help="Database to show (repeatable; default: tunelab's).")
+    ] = [],
+    stop: Annotated[bool, typer.Option("--stop", help="Stop the running board.")] = False,
+) -> None:
+    """Start Omniboard over tunelab's database (installing it with npm on first use) and print its URL."""
+    settings = load_settings()
+    omniboard = Board(settings.state_dir)
+    if stop:
+        console.print("stopped" if omniboard.stop() else "not running")
+        return
+    running = omniboard.status()
+    if running is not None:
+        console.print(f"Omniboard already runs: {running.url} (pid {running.pid})", highlight=False)
+        return
+    credentials = parse_auth(auth) if auth is not None else None
+    if not is_loopback(host) and credentials is None:
+        err.print(f"warning: Omniboard will listen on {host}:{port} without --auth: anyone who reaches it can read and delete runs")
+    if not entry_point().is_file():
+        with err.status(f"installing Omniboard {OMNIBOARD_VERSION} with npm (once, about a minute)…"):
+            ensure_omniboard()
+    mongo = db.client(db.mongo_url(settings))  # starts the embedded database if needed
+    names = databases or [settings.db_name]
+    for name in names:
+        register_columns(mongo[name], mongo[name]["metrics"].distinct("name"))
+    status = omniboard.start(entry_point(), db.mongo_url(settings), names, host, port, credentials)
+    console.print(f"Omniboard: {status.url}  (pid {status.pid}; `tunelab board --stop` stops it)", highlight=False)

@@ -14,6 +14,7 @@ from sacred.observers import FileStorageObserver, MongoObserver, RunObserver
 from sacred.utils import ObserverError
 
 from tunelab import db
+from tunelab.board.columns import lower_is_better, register_columns, summary_key
 from tunelab.settings import Settings
 
 # Sacred flushes metrics and captured output on each heartbeat (its default is 10 s).
@@ -34,19 +35,27 @@ class TunelabMongoObserver(MongoObserver):
       so the stock observer uploads every source again on every run); a
       process remembers the ones it has seen, which saves a query per source.
     * A run it cannot save is pickled to ``failure_dir`` instead of crashing.
-    * At the end of a run, ``info.summary`` holds each metric's last, min and
-      max value and step count, so dashboards need no join over ``metrics``.
+    * At the end of a run, ``info.summary`` holds each metric's best, last, min
+      and max value and step count, and ``info.git_commit`` the commit, so
+      dashboards need no join over ``metrics``; Omniboard gets custom columns
+      for them (:mod:`tunelab.board.columns`).
     """
+
+    _columns_registered: set[tuple[int, str, str]] = set()  # (client id, db, metric), per process
 
     def __init__(self, client: pymongo.MongoClient, db_name: str, failure_dir: str) -> None:
         super().__init__(client=client, db_name=db_name, failure_dir=failure_dir)
         self._summary: dict[str, dict[str, float]] = {}
+        self._git_commit: str | None = None
 
     def started_event(self, ex_info, command, host_info, start_time, config, meta_info, _id):
         self._summary = {}
+        repositories = ex_info.get("repositories") or [{}]
+        commit = repositories[0].get("commit")
+        self._git_commit = commit and commit[:12] + ("-dirty" if repositories[0].get("dirty") else "")
         return super().started_event(ex_info, command, host_info, start_time, config, meta_info, _id)
 
-    _stored_sources: dict[tuple[str, str, str, str], Any] = {}  # (address, db, file, md5) -> GridFS id
+    _stored_sources: dict[tuple[int, str, str, str], Any] = {}  # (client id, db, file, md5) -> GridFS id
 
     def insert(self) -> None:
         """Insert the run under the next id from a counter document.
@@ -84,7 +93,7 @@ class TunelabMongoObserver(MongoObserver):
         source_info = []
         for source_name, path, md5 in self.source_files(ex_info):
             db_filename = os.path.join(ex_info["base_dir"], source_name)
-            key = (str(self.runs.database.client.address), self.runs.database.name, db_filename, md5)
+            key = (id(self.runs.database.client), self.runs.database.name, db_filename, md5)
             file_id = self._stored_sources.get(key)
             if file_id is None:
                 stored = self.fs.find_one({"filename": db_filename, "md5": md5})
@@ -128,9 +137,21 @@ class TunelabMongoObserver(MongoObserver):
         super().failed_event(fail_time, fail_trace)
 
     def _write_summary(self) -> None:
-        self.run_entry.setdefault("info", {})["summary"] = {
-            name.replace(".", "_"): values for name, values in self._summary.items()
+        """``info.summary`` (best, last, min, max, steps per metric) and ``info.git_commit``; new
+        metrics get their Omniboard columns."""
+        info = self.run_entry.setdefault("info", {})
+        info["summary"] = {
+            summary_key(name): {**values, "best": values["min"] if lower_is_better(name) else values["max"]}
+            for name, values in self._summary.items()
         }
+        if self._git_commit:
+            info["git_commit"] = self._git_commit
+        database = self.runs.database
+        keys = {(id(database.client), database.name, metric): metric for metric in self._summary}
+        new = {key: metric for key, metric in keys.items() if key not in self._columns_registered}
+        if new:
+            register_columns(database, new.values())
+            self._columns_registered.update(new)
 
 
 def _is_finite(value: Any) -> bool:
