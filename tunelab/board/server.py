@@ -71,7 +71,7 @@ class Board:
             command += ["-u", f"{auth[0]}:{auth[1]}:{secrets.token_hex(16)}"]
         env = {**os.environ, "PORT": str(port), "OMNIBOARD_CONFIG": str(self.config_file), "TUNELAB_BOARD_HOST": host}
         process = spawn(command, self.log_file, env)
-        url = f"http://{_url_host(host)}:{port}/{urllib.parse.quote(databases[0])}"
+        url = f"http://{_url_host(_probe_host(host))}:{port}/{urllib.parse.quote(databases[0])}"
         self.pid_file.write(process.pid, url=url, host=host, port=port, databases=databases)
         api = f"http://{_url_host(_probe_host(host))}:{port}/{urllib.parse.quote(databases[0])}/api/v1/Runs/count"
         if not wait_until(lambda: process.poll() is not None or _answers(api, auth), timeout):

@@ -239,11 +239,11 @@ def board(
     if stop:
         console.print("stopped" if omniboard.stop() else "not running")
         return
+    credentials = parse_auth(auth) if auth is not None else None
     running = omniboard.status()
     if running is not None:
         console.print(f"Omniboard already runs: {running.url} (pid {running.pid})", highlight=False)
         return
-    credentials = parse_auth(auth) if auth is not None else None
     if not is_loopback(host) and credentials is None:
         err.print(f"warning: Omniboard will listen on {host}:{port} without --auth: anyone who reaches it can read and delete runs")
     if not entry_point().is_file():
