@@ -37,6 +37,9 @@ def test_rest_api_serves_every_run_with_summary_columns_and_keras_metrics(tunela
     runs = get(f"{api}/Runs?select=_id,status,config,info.summary,info.data_version,info.git_commit&sort_by=_id&order_by=1")
     assert [run["status"] for run in runs] == ["COMPLETED"] * 3
     by_id = {run["_id"]: run for run in runs}
+    page = get(f"{api}/Runs?select=_id,status,duration&sort_by=_id&order_by=-1&limit=2")  # sorted, paged first
+    assert [run["_id"] for run in page] == sorted(by_id, reverse=True)[:2]
+    assert all(run["status"] == "COMPLETED" and run["duration"] >= 0 for run in page)
     mlp = small_batch["mlp"]
     assert by_id[mlp["_id"]]["config"]["epochs"] == 8
     summary = by_id[mlp["_id"]]["info"]["summary"]

@@ -17,3 +17,40 @@ net.Server.prototype.listen = function (...args) {
   }
   return listen.apply(this, args);
 };
+
+// Omniboard's runs list projects every run and computes its duration and status, then sorts
+// and keeps one page: on SecantusDB, 2.7 s at 10,000 runs. When the sort key is a stored field,
+// sorting and paging first returns the same rows (0.5 s there). Patch mongoose's Aggregate,
+// which Omniboard loads, to do that.
+const Module = require("module");
+const load = Module.prototype.require;
+let patched = false;
+
+Module.prototype.require = function (id) {
+  const exported = load.apply(this, arguments);
+  if (id === "mongoose" && !patched && exported && exported.Aggregate) {
+    patched = true;
+    const exec = exported.Aggregate.prototype.exec;
+    exported.Aggregate.prototype.exec = function (...args) {
+      this._pipeline = sortAndPageFirst(this._pipeline);
+      return exec.apply(this, args);
+    };
+  }
+  return exported;
+};
+
+function sortAndPageFirst(pipeline) {
+  const at = pipeline.findIndex((stage) => "$sort" in stage);
+  if (at <= 0) return pipeline;
+  const before = pipeline.slice(0, at);
+  if (!before.every((stage) => "$project" in stage || "$addFields" in stage)) return pipeline;
+  const computed = new Set(before.flatMap((stage) => Object.keys(stage.$addFields || {})));
+  const projected = before.filter((stage) => "$project" in stage).map((stage) => stage.$project);
+  const stored = (key) => key === "_id" || projected.every((p) => p[key] === 1 || p[key.split(".")[0]] === 1);
+  if (!Object.keys(pipeline[at].$sort).every((key) => !computed.has(key.split(".")[0]) && stored(key))) {
+    return pipeline;
+  }
+  let end = at + 1;
+  while (end < pipeline.length && ("$skip" in pipeline[end] || "$limit" in pipeline[end])) end++;
+  return [...pipeline.slice(at, end), ...before, ...pipeline.slice(end)];
+}
