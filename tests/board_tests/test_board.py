@@ -12,6 +12,7 @@ import yaml
 from tests.board_tests.conftest import get, listening_address
 from tests.conftest import REPO, free_port
 from tunelab.db import EmbeddedServer
+from tunelab.processes import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -97,6 +98,7 @@ def test_board_serves_again_after_the_database_restarts(tunelab_env, start_board
         api = f"http://127.0.0.1:{port}/{tunelab_env.settings.db_name}/api/v1/Runs/count"
         assert get(api)["count"] == 0
         os.kill(server.status().pid, 9)
+        assert wait_until(lambda: not server.status().running, 10)
         server.start()
         deadline = time.monotonic() + 60
         while True:
