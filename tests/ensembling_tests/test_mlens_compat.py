@@ -1,0 +1,65 @@
+"""The mlens compatibility module: each patch, and that it leaves what exists alone."""
+
+from __future__ import annotations
+
+import collections
+import collections.abc
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+from tunelab.ensembling import mlens_compat
+
+
+def test_each_patch():
+    mlens_compat.apply()
+    assert collections.Sequence is collections.abc.Sequence
+    assert np.int is int
+    array = np.arange(12, dtype=np.float64).reshape(3, 4)
+    assert np.byte_bounds(array) == np.lib.array_utils.byte_bounds(array)
+
+    from mlens.externals.joblib import numpy_pickle
+    from mlens.externals.sklearn.base import BaseEstimator
+
+    assert BaseEstimator().__sklearn_tags__().estimator_type is None
+    path = __import__("tempfile").mktemp(suffix=".pkl")
+    numpy_pickle.dump(array, path)  # writes through NumpyArrayWrapper.write_array
+    assert (numpy_pickle.load(path) == array).all()
+
+
+def test_apply_twice_is_harmless():
+    mlens_compat.apply()
+    mlens_compat.apply()
+    assert np.int is int
+
+
+def test_existing_names_are_not_replaced():
+    script = textwrap.dedent("""
+        import collections, numpy as np
+        class Mine: pass
+        collections.Hashable = Mine
+        np.int = "mine"
+        np.byte_bounds = len
+        from tunelab.ensembling import mlens_compat
+        mlens_compat.apply()
+        assert collections.Hashable is Mine and np.int == "mine" and np.byte_bounds is len
+        assert collections.OrderedDict.__module__ == "collections"
+        print("ok")
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.stdout.strip().endswith("ok"), result.stderr
+
+
+def test_cross_val_score_on_an_ensemble():
+    mlens_compat.apply()
+    from mlens.ensemble import SuperLearner
+    from sklearn.datasets import make_moons
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+
+    X, y = make_moons(n_samples=400, noise=0.4, random_state=0)
+    ensemble = SuperLearner(random_state=0).add([LogisticRegression()]).add_meta(LogisticRegression())
+    scores = cross_val_score(ensemble, X, y, cv=2, scoring="accuracy")
+    assert len(scores) == 2 and scores.min() > 0.7
