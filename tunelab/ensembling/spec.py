@@ -1,0 +1,94 @@
+"""Ensemble specs: the JSON files in ``configs/ensemble/`` that say which learners to stack and how.
+
+Example::
+
+    {
+      "base_learners": [{"study": "svm-tpe", "top": 2}, {"runs": [3, 7]}],
+      "layers": [{"type": "stack", "folds": 5, "proba": false}],
+      "meta": ["logistic_regression", "random_forest"],
+      "scorer": "accuracy", "test_size": 0.3, "seed": 42
+    }
+
+Base learners are the top-k complete trials of a study (by its metric) or
+explicit run ids; each is rebuilt from its run's recorded config. The first
+layer holds them; later layers name learners from :data:`NAMED_LEARNERS`. The
+meta learner is one name, or several candidates for ``--select-meta``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tunelab.errors import TunelabError
+from tunelab.tracking.config import load_json
+
+NAMED_LEARNERS = ("logistic_regression", "svc", "random_forest", "gradient_boosting", "knn", "naive_bayes")
+SCORERS = ("accuracy", "balanced_accuracy", "f1")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class StudySource(_Strict):
+    study: str
+    top: int = Field(ge=1)
+    storage: str | None = None
+
+
+class RunSource(_Strict):
+    runs: list[int] = Field(min_length=1)
+
+
+class Layer(_Strict):
+    type: Literal["stack", "blend", "subset"] = "stack"
+    proba: bool = False
+    folds: int = Field(default=5, ge=2, description="stack and subset layers")
+    partitions: int = Field(default=2, ge=1, description="subset layers")
+    learners: list[Literal[NAMED_LEARNERS]] = Field(default=[], description="layers after the first")
+
+
+class EnsembleSpec(_Strict):
+    base_learners: list[Union[StudySource, RunSource]] = Field(min_length=1)
+    layers: list[Layer] = Field(default=[Layer()], min_length=1)
+    meta: Literal[NAMED_LEARNERS] | list[Literal[NAMED_LEARNERS]] = "logistic_regression"
+    scorer: Literal[SCORERS] = "accuracy"
+    test_size: float = Field(default=0.3, gt=0, lt=1)
+    seed: int = 42
+    backend: Literal["threading", "multiprocessing"] = "threading"
+    n_jobs: int = Field(default=-1, ge=-1)
+
+    @model_validator(mode="after")
+    def _later_layers_name_learners(self) -> EnsembleSpec:
+        for index, layer in enumerate(self.layers[1:], start=2):
+            if not layer.learners:
+                raise ValueError(f"layers.{index - 1}.learners: layer {index} needs learners (names)")
+        if self.layers[0].learners:
+            raise ValueError("layers.0.learners: the first layer holds the base learners")
+        return self
+
+    @property
+    def metas(self) -> list[str]:
+        return [self.meta] if isinstance(self.meta, str) else list(self.meta)
+
+
+def load_ensemble_spec(path: Path) -> EnsembleSpec:
+    """Read and check an ensemble spec; TunelabError ``"<path>: key 'layers.0.type': …"``."""
+    raw = load_json(path)
+    try:
+        return EnsembleSpec.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = [str(p) for p in error["loc"] if p not in ("StudySource", "RunSource")]
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif error["type"] == "literal_error":
+            message = f"{message}, got {error['input']!r}"
+        if not loc and ": " in message:
+            key, _, message = message.partition(": ")
+            loc = [key]
+        raise TunelabError(f"{path}: key {'.'.join(loc) or '(spec)'!r}: {message}") from None
