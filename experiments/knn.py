@@ -21,10 +21,14 @@ class Config(ExperimentConfig):
 ex = TrackedExperiment("knn", Config)
 
 
+def make_estimator(n_neighbors, weights, p, **_):
+    """The unfitted model a run with this config trains (``tunelab stack`` rebuilds learners with it)."""
+    return make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=n_neighbors, weights=weights, p=p))
+
+
 @ex.main
-def run(n_neighbors, weights, p, test_size, seed):
-    model = make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=n_neighbors, weights=weights, p=p))
-    return fit_and_score(ex, model, ex.load_data("breast_cancer"), test_size, seed)
+def run(_config, test_size, seed):
+    return fit_and_score(ex, make_estimator(**_config), ex.load_data("breast_cancer"), test_size, seed)
 
 
 if __name__ == "__main__":

@@ -18,10 +18,14 @@ class Config(ExperimentConfig):
 ex = TrackedExperiment("logistic_regression", Config)
 
 
+def make_estimator(C, max_iter, seed, **_):
+    """The unfitted model a run with this config trains (``tunelab stack`` rebuilds learners with it)."""
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter, random_state=seed))
+
+
 @ex.main
-def run(C, max_iter, test_size, seed):
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter, random_state=seed))
-    return fit_and_score(ex, model, ex.load_data("breast_cancer"), test_size, seed)
+def run(_config, test_size, seed):
+    return fit_and_score(ex, make_estimator(**_config), ex.load_data("breast_cancer"), test_size, seed)
 
 
 if __name__ == "__main__":

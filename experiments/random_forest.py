@@ -20,13 +20,17 @@ class Config(ExperimentConfig):
 ex = TrackedExperiment("random_forest", Config)
 
 
-@ex.main
-def run(n_estimators, max_depth, min_samples_leaf, max_features, test_size, seed):
-    model = RandomForestClassifier(
+def make_estimator(n_estimators, max_depth, min_samples_leaf, max_features, seed, **_):
+    """The unfitted model a run with this config trains (``tunelab stack`` rebuilds learners with it)."""
+    return RandomForestClassifier(
         n_estimators=n_estimators, max_depth=max_depth, min_samples_leaf=min_samples_leaf,
         max_features=max_features, random_state=seed, n_jobs=1,
     )  # fmt: skip
-    return fit_and_score(ex, model, ex.load_data("breast_cancer"), test_size, seed)
+
+
+@ex.main
+def run(_config, test_size, seed):
+    return fit_and_score(ex, make_estimator(**_config), ex.load_data("breast_cancer"), test_size, seed)
 
 
 if __name__ == "__main__":

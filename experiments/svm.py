@@ -19,14 +19,14 @@ class Config(ExperimentConfig):
 ex = TrackedExperiment("svm", Config)
 
 
-@ex.capture
-def get_model(C, gamma, kernel):
+def make_estimator(C, gamma, kernel, **_):
+    """The unfitted model a run with this config trains (``tunelab stack`` rebuilds learners with it)."""
     return svm.SVC(C=C, gamma=gamma, kernel=kernel)
 
 
 @ex.main
-def run(test_size, seed):
-    return fit_and_score(ex, get_model(), ex.load_data("breast_cancer"), test_size, seed)
+def run(_config, test_size, seed):
+    return fit_and_score(ex, make_estimator(**_config), ex.load_data("breast_cancer"), test_size, seed)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from tunelab.board.columns import register_columns
 from tunelab.board.install import OMNIBOARD_VERSION, ensure_omniboard, entry_point
 from tunelab.board.server import Board, is_loopback, parse_auth
 from tunelab.cli._output import (
-    outcomes_table, progress, runs_table, studies_table, study_tables, tune_progress,
+    outcomes_table, progress, runs_table, studies_table, study_tables, tune_progress, verdict_table,
 )  # fmt: skip
 from tunelab.errors import TunelabError
 from tunelab.settings import load_settings
@@ -22,6 +22,8 @@ from tunelab.tracking.batch import BatchInterrupted, completed_keys, run_batch
 from tunelab.tracking.registry import infer_experiment
 from tunelab.tracking.runner import RunRequest, execute, prepare_run
 from tunelab.tracking.sync import sync_offline_runs
+from tunelab.ensembling.sources import select_runs
+from tunelab.ensembling.spec import load_ensemble_spec
 from tunelab.tuning.search import prepare_search, run_search
 from tunelab.tuning.studies import export, list_studies, load_study
 
@@ -255,3 +257,26 @@ def board(
         register_columns(mongo[name], mongo[name]["metrics"].distinct("name"))
     status = omniboard.start(entry_point(), db.mongo_url(settings), names, host, port, credentials)
     console.print(f"Omniboard: {status.url}  (pid {status.pid}; `tunelab board --stop` stops it)", highlight=False)
+
+
+@app.command()
+def stack(
+    spec: Annotated[Path, typer.Argument(help="Ensemble spec: configs/ensemble/<name>.json.")],
+    select_meta: Annotated[
+        bool, typer.Option("--select-meta", help="Evaluate the candidate meta learners first; fit the winner.")
+    ] = False,
+) -> None:
+    """Stack the learners of earlier runs (top trials of studies, or run ids) with mlens, as a tracked run."""
+    settings = load_settings()
+    ensemble = load_ensemble_spec(spec)
+    if select_meta and len(ensemble.metas) < 2:
+        raise TunelabError(f"{spec}: key 'meta': --select-meta needs a list of candidates")
+    sources = select_runs(settings, ensemble, str(spec))
+    updates = {**ensemble.model_dump(), "source_runs": [s.run_id for s in sources], "select_meta": select_meta}
+    with err.status(f"fitting a stack of {len(sources)} learners…"):
+        outcome = execute(settings, prepare_run(settings, "stack", updates={str(spec): updates}))
+    if outcome.status != "COMPLETED":
+        console.print(outcomes_table([outcome]))
+        raise typer.Exit(1)
+    record = db.connect(settings)["runs"].find_one({"_id": outcome.run_id}, {"info": 1})
+    console.print(verdict_table(outcome.run_id, record["info"]))

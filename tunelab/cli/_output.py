@@ -112,3 +112,14 @@ def tune_progress(total: int | None) -> Iterator[Callable[[SearchSpec, TrialCoun
             bar.update(task, completed=counts.finished, total=spec.n_trials, detail=detail)
 
         yield update
+
+
+def verdict_table(run_id, info: dict) -> Table:
+    """Each base learner, the best single one and the ensemble on held-out data, and the verdict."""
+    held_out = info["held_out"]
+    table = Table("learner", "held-out score", title=f"stack run {run_id}: {info['verdict']}")
+    for name, score in sorted(held_out["base"].items(), key=lambda item: -item[1]):
+        table.add_row(name + ("  (best single)" if name == held_out["best_single"] else ""), f"{score:.4f}")
+    beats = held_out["ensemble"] > held_out["base"][held_out["best_single"]]
+    table.add_row(f"[bold]ensemble[/] (meta: {info['meta_learner']})", f"[{'green' if beats else 'red'}]{held_out['ensemble']:.4f}[/]")
+    return table

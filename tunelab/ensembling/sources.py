@@ -40,6 +40,13 @@ def select_runs(settings: Settings, spec: EnsembleSpec, spec_label: str) -> list
         elif isinstance(source, RunSource):
             run_ids += source.runs
     runs = [_load_run(settings, run_id, spec_label) for run_id in dict.fromkeys(run_ids)]
+    if spec.layers[0].proba:
+        for run in runs:
+            if not hasattr(rebuild(settings, run), "predict_proba"):
+                raise TunelabError(
+                    f"{spec_label}: key 'layers.0.proba': the learner of run {run.run_id} ({run.experiment}) "
+                    "predicts no probabilities"
+                )
     datasets = {run.dataset for run in runs}
     if len(datasets) > 1:
         raise TunelabError(f"{spec_label}: the base learners were trained on different data sets: {sorted(datasets)}")
@@ -57,6 +64,11 @@ def _top_runs(settings: Settings, source: StudySource, key: str) -> list[int]:
             f"{key}: top {source.top} asked, but study {source.study!r} has {len(ranked)} complete trial(s)"
         )
     return [t.run_id for t in ranked[: source.top]]
+
+
+def run_sources(settings: Settings, run_ids: list[int]) -> list[SourceRun]:
+    """The source runs by id, as recorded (each must be COMPLETED and rebuildable)."""
+    return [_load_run(settings, run_id, "source_runs") for run_id in run_ids]
 
 
 def _load_run(settings: Settings, run_id: int, spec_label: str) -> SourceRun:

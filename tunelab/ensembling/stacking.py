@@ -10,6 +10,7 @@ preprocessing case, fitted once per fold as mlens does.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,7 +114,11 @@ def select_meta(spec: EnsembleSpec, base: Sequence[tuple[str, Any]], X_train, y_
         backend=spec.backend, n_jobs=spec.n_jobs,
     )  # fmt: skip
     candidates = [(name, named_learner(name, spec.seed)) for name in spec.metas]
-    evaluator.fit(X_train, y_train, candidates, param_dicts={}, preprocessing={"stack": [("layers", lower)]}, n_iter=1)
+    with warnings.catch_warnings():  # "no valid parameters": each candidate is fitted once, as meant
+        warnings.simplefilter("ignore", UserWarning)
+        evaluator.fit(
+            X_train, y_train, candidates, param_dicts={}, preprocessing={"stack": [("layers", lower)]}, n_iter=1
+        )
     results = DataFrame(evaluator.results)
     best = results["test_score-m"].idxmax()  # ("stack", "<meta name>")
     return best[-1] if isinstance(best, tuple) else str(best).split(".")[-1], results
