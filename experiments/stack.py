@@ -27,11 +27,11 @@ ex = TrackedExperiment("stack", Config)
 
 
 @ex.main
-def run(_config, source_runs, select_meta, seed):
+def run(_config, select_meta, seed):
     config = json.loads(json.dumps(_config))  # Sacred's read-only containers, as plain JSON
     spec = EnsembleSpec.model_validate({key: config[key] for key in EnsembleSpec.model_fields})
     settings = load_settings()
-    sources: list[SourceRun] = run_sources(settings, source_runs)
+    sources: list[SourceRun] = run_sources(settings, config["source_runs"])
     data = ex.load_data(sources[0].dataset)
     X_train, X_test, y_train, y_test = train_test_split(
         data.X, data.y, test_size=spec.test_size, random_state=seed, stratify=data.y
@@ -44,7 +44,7 @@ def run(_config, source_runs, select_meta, seed):
     result = stacking.fit_stack(spec, base, meta, X_train, X_test, y_train, y_test)
     best_name, best_score = result.best_single
     ex.info.update(
-        source_runs=source_runs,
+        source_runs=config["source_runs"],
         ensemble_data=result.layer_table,
         held_out={"base": result.base_scores, "ensemble": result.ensemble_score, "best_single": best_name},
         verdict="ensemble beats the best single learner" if result.beats_best_single

@@ -82,7 +82,8 @@ def load_ensemble_spec(path: Path) -> EnsembleSpec:
         return EnsembleSpec.model_validate(raw)
     except ValidationError as exc:
         error = exc.errors()[0]
-        loc = [str(p) for p in error["loc"] if p not in ("StudySource", "RunSource")]
+        # union members name themselves in the path (StudySource, literal[...]): leave them out
+        loc = [str(p) for p in error["loc"] if p not in ("StudySource", "RunSource") and "[" not in str(p)]
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key"
