@@ -140,3 +140,9 @@ def test_a_failing_experiment_stops_after_three_trials(test_project_env, tmp_pat
     assert result.returncode == 2
     assert "3 trials in a row failed; last: RuntimeError" in result.stderr
     assert test_project_env.database.runs.count_documents({"status": "FAILED"}) == 3
+
+
+def test_cma_es_sampler(test_project_env, tmp_path):
+    spec_path = write_spec(tmp_path, algorithm="cmaes", budget={"n_trials": 4})
+    tune(test_project_env, spec_path)
+    assert [t.state.name for t in load(test_project_env, spec_path).trials] == ["COMPLETE"] * 4

@@ -34,6 +34,10 @@ from sklearn.svm import SVC  # noqa: E402
 from tunelab.ensembling.spec import EnsembleSpec, Layer  # noqa: E402
 
 
+# The spec's layer types and mlens's names for them.
+MLENS_LAYERS = {"stack": "stack", "blend": "blend", "subset": "subsemble"}
+
+
 def named_learner(name: str, seed: int) -> Any:
     """A learner for a later layer or the meta layer, by its name in the spec."""
     return {
@@ -79,7 +83,7 @@ def build_ensemble(spec: EnsembleSpec, base: Sequence[tuple[str, Any]], meta: st
     )  # fmt: skip
     for index, layer in enumerate(spec.layers):
         learners = list(base) if index == 0 else [(n, named_learner(n, spec.seed)) for n in layer.learners]
-        ensemble.add(layer.type, [(name, clone(est)) for name, est in learners], **_layer_options(layer))
+        ensemble.add(MLENS_LAYERS[layer.type], [(name, clone(est)) for name, est in learners], **_layer_options(layer))
     if meta is not None:
         ensemble.add_meta(named_learner(meta, spec.seed))
     return ensemble

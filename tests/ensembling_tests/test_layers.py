@@ -1,0 +1,41 @@
+"""Every layer type of an ensemble spec builds and fits (no database needed)."""
+
+from __future__ import annotations
+
+import pytest
+from sklearn.datasets import make_moons
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+
+from tunelab.ensembling.spec import EnsembleSpec
+from tunelab.ensembling.stacking import fit_stack
+
+
+@pytest.mark.parametrize(
+    "layers",
+    [
+        [{"type": "stack", "folds": 3, "proba": True}],
+        [{"type": "blend"}],
+        [{"type": "subset", "partitions": 2, "folds": 2}],
+        [{"type": "stack", "folds": 2}, {"type": "blend", "learners": ["naive_bayes", "knn"]}],
+    ],
+)
+def test_layer_types(layers):
+    X, y = make_moons(n_samples=1500, noise=0.4, random_state=0)
+    split = train_test_split(X, y, test_size=0.3, random_state=0)
+    spec = EnsembleSpec.model_validate({"base_learners": [{"runs": [1]}], "layers": layers, "n_jobs": 1})
+    base = [("rf", RandomForestClassifier(n_estimators=20, random_state=0)), ("lr", LogisticRegression())]
+    result = fit_stack(spec, base, "logistic_regression", *split)
+    assert result.ensemble_score > 0.75
+    assert set(result.base_scores) == {"rf", "lr"}
+    assert any("rf" in row for row in result.layer_table)
+
+
+def test_shipped_ensemble_specs_are_valid():
+    from pathlib import Path
+
+    from tunelab.ensembling.spec import load_ensemble_spec
+
+    for path in sorted((Path(__file__).resolve().parents[2] / "configs" / "ensemble").glob("*.json")):
+        assert load_ensemble_spec(path).base_learners
