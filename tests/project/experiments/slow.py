@@ -1,4 +1,4 @@
-"""Logs one metric point per step and sleeps between steps: for live-metric and Ctrl-C tests."""
+"""Logs and prints one line per step and sleeps between steps: for live-metric, output and Ctrl-C tests."""
 
 import time
 
@@ -19,6 +19,7 @@ ex = TrackedExperiment("slow", Config)
 def run(steps, sleep_s):
     for step in range(steps):
         ex.log_scalar("value", float(step), step)
+        print(f"step {step} done")
         time.sleep(sleep_s)
     return steps
 
