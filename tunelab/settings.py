@@ -47,6 +47,11 @@ class Settings:
         return self.project_dir / "experiments"
 
     @property
+    def data_dir(self) -> Path:
+        """The DVC-tracked raw data sets (``data.dvc``)."""
+        return self.project_dir / "data" / "raw"
+
+    @property
     def offline_dir(self) -> Path:
         """Where ``--offline`` runs are written (a Sacred FileStorageObserver root)."""
         return self.state_dir / "offline"

@@ -26,6 +26,7 @@ from tunelab.ensembling.sources import select_runs
 from tunelab.ensembling.spec import load_ensemble_spec
 from tunelab.tuning.search import prepare_search, run_search
 from tunelab.tuning.studies import export, list_studies, load_study
+from tunelab.versioning import write_raw
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False,
@@ -280,3 +281,14 @@ def stack(
         raise typer.Exit(1)
     record = db.connect(settings)["runs"].find_one({"_id": outcome.run_id}, {"info": 1})
     console.print(verdict_table(outcome.run_id, record["info"]))
+
+
+data_app = typer.Typer(no_args_is_help=True, help="The DVC-tracked data sets under data/raw.")
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("write")
+def data_write() -> None:
+    """Write the data set files from scikit-learn (the same bytes every time); then `dvc add data`."""
+    for path in write_raw(load_settings().data_dir):
+        console.print(f"wrote {path}", highlight=False)

@@ -99,7 +99,7 @@ class TrackedExperiment(Experiment):
 
     def load_data(self, name: str) -> Dataset:
         """Load a data set and record its name and version in the current run's info."""
-        dataset = load_dataset(name)
+        dataset = load_dataset(name, load_settings().data_dir)
         info = self._current().info
         info["dataset"] = dataset.name
         info["data_version"] = dataset.version

@@ -1,10 +1,18 @@
-"""The data sets tunelab's experiments use: shipped with scikit-learn, never downloaded."""
+"""The data sets experiments read: files under ``data/raw/`` tracked by DVC, written from scikit-learn.
+
+Each data set is one ``.npy`` file, features then the label in the last
+column, written deterministically from what scikit-learn ships (never
+downloaded). Its version is the md5 of the file's bytes, which is the md5 DVC
+records for it, so a run's ``data_version`` names exactly what DVC tracks.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -13,7 +21,7 @@ from tunelab.errors import TunelabError
 
 @dataclass(frozen=True)
 class Dataset:
-    """Features ``X``, labels ``y`` and ``version``, the md5 of both arrays' bytes."""
+    """Features ``X``, labels ``y`` and ``version``, the md5 of the file they were read from."""
 
     name: str
     X: np.ndarray
@@ -32,25 +40,37 @@ def _sklearn(loader: str, **kwargs) -> Callable[[], tuple[np.ndarray, np.ndarray
     return load
 
 
-DATASETS: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {
+GENERATORS: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {
     "breast_cancer": _sklearn("load_breast_cancer", return_X_y=True),
     "digits": _sklearn("load_digits", return_X_y=True),
     "moons": _sklearn("make_moons", n_samples=10_000, noise=0.4, random_state=0),
 }
 
 
-def content_version(X: np.ndarray, y: np.ndarray) -> str:
-    digest = hashlib.md5()
-    for array in (X, y):
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
+def raw_path(data_dir: Path, name: str) -> Path:
+    return data_dir / f"{name}.npy"
 
 
-def load_dataset(name: str) -> Dataset:
-    """Load a data set by name; raises TunelabError for an unknown name."""
-    if name not in DATASETS:
-        raise TunelabError(f"unknown data set {name!r} (known: {', '.join(DATASETS)})")
-    X, y = DATASETS[name]()
-    return Dataset(name=name, X=X, y=y, version=content_version(X, y))
+def write_raw(data_dir: Path) -> list[Path]:
+    """Write every data set's file; the same bytes on every machine and every call."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, generate in GENERATORS.items():
+        X, y = generate()
+        table = np.column_stack([np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)])
+        np.save(raw_path(data_dir, name), table, allow_pickle=False)
+        paths.append(raw_path(data_dir, name))
+    return paths
+
+
+def load_dataset(name: str, data_dir: Path) -> Dataset:
+    """Read a data set from ``data_dir``; TunelabError for an unknown name or a missing file."""
+    if name not in GENERATORS:
+        raise TunelabError(f"unknown data set {name!r} (known: {', '.join(GENERATORS)})")
+    path = raw_path(data_dir, name)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise TunelabError(f"{path}: data set missing; fetch the tracked data with `dvc pull`") from None
+    table = np.load(io.BytesIO(raw), allow_pickle=False)
+    return Dataset(name, table[:, :-1], table[:, -1].astype(np.int64), hashlib.md5(raw).hexdigest())

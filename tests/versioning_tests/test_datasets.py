@@ -1,0 +1,46 @@
+"""The data sets are DVC-tracked files; a run's data version is the md5 DVC records for the file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+from tunelab.errors import TunelabError
+from tunelab.versioning import GENERATORS, load_dataset, write_raw
+
+DATA = REPO / "data" / "raw"
+
+
+def dvc_manifest() -> dict[str, str]:
+    """relpath -> md5 of every file in the DVC-tracked data directory (from DVC's own records)."""
+    entry = yaml.safe_load((REPO / "data.dvc").read_text())["outs"][0]
+    digest = entry["md5"].removesuffix(".dir")
+    listing = REPO / "dvc-storage" / "files" / "md5" / digest[:2] / (digest[2:] + ".dir")
+    return {item["relpath"]: item["md5"] for item in json.loads(listing.read_text())}
+
+
+def test_data_version_is_dvcs_md5():
+    manifest = dvc_manifest()
+    for name in GENERATORS:
+        assert load_dataset(name, DATA).version == manifest[f"raw/{name}.npy"]
+
+
+def test_writing_the_files_again_gives_the_tracked_bytes(tmp_path):
+    for path in write_raw(tmp_path):
+        assert (DATA / path.name).read_bytes() == path.read_bytes()
+
+
+def test_the_data_matches_what_scikit_learn_ships():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    digits = load_dataset("digits", DATA)
+    assert (digits.X == X).all() and (digits.y == y).all() and digits.y.dtype.kind == "i"
+
+
+def test_missing_file_says_dvc_pull(tmp_path):
+    with pytest.raises(TunelabError, match=r"digits.npy: data set missing; fetch the tracked data with `dvc pull`"):
+        load_dataset("digits", tmp_path)
