@@ -23,7 +23,7 @@ from typing import Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tunelab.errors import TunelabError
-from tunelab.tracking.config import load_json
+from tunelab.tracking.config import describe_validation_error, load_json
 
 NAMED_LEARNERS = ("logistic_regression", "svc", "random_forest", "gradient_boosting", "knn", "naive_bayes")
 SCORERS = ("accuracy", "balanced_accuracy", "f1")
@@ -81,15 +81,4 @@ def load_ensemble_spec(path: Path) -> EnsembleSpec:
     try:
         return EnsembleSpec.model_validate(raw)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        # union members name themselves in the path (StudySource, literal[...]): leave them out
-        loc = [str(p) for p in error["loc"] if p not in ("StudySource", "RunSource") and "[" not in str(p)]
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
-        elif error["type"] == "literal_error":
-            message = f"{message}, got {error['input']!r}"
-        if not loc and ": " in message:
-            key, _, message = message.partition(": ")
-            loc = [key]
-        raise TunelabError(f"{path}: key {'.'.join(loc) or '(spec)'!r}: {message}") from None
+        raise TunelabError(f"{path}: {describe_validation_error(exc, ('StudySource', 'RunSource'))}") from None

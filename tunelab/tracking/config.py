@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +106,29 @@ def validate(schema: type[ExperimentConfig], sources: Mapping[str, Mapping[str, 
             message = f"{error['msg']}, got {error['input']!r}"
         raise TunelabError(f"{label}: key {key!r}: {message}") from None
     return merged
+
+
+def describe_validation_error(exc: ValidationError, union_members: Container[str] = ()) -> str:
+    """The first error of a spec file as ``key 'a.b': <why>``, one line.
+
+    Union members name themselves in pydantic's error path (``space.C.float.low``,
+    ``meta.literal[...]``); ``union_members`` lists the names to leave out, and
+    parts with brackets always go. A cross-field check says ``"key: why"`` itself.
+    """
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"] if str(part) not in union_members and "[" not in str(part)]
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif error["type"] == "missing":
+        message = "missing required key"
+    elif error["type"] == "union_tag_invalid":
+        tags = [tag.strip().strip("'") for tag in error["ctx"]["expected_tags"].split(",")]
+        choices = f"{', '.join(tags[:-1])} or {tags[-1]}" if len(tags) > 1 else tags[0]
+        message = f"{error['ctx']['discriminator'].strip(chr(39))} must be {choices}, got {error['ctx']['tag']!r}"
+    elif error["type"] != "value_error":
+        message = f"{message}, got {error['input']!r}"
+    if ": " in message and not loc:
+        key, _, message = message.partition(": ")
+        loc = [key]
+    return f"key {'.'.join(loc) or '(spec)'!r}: {message}"

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings
-from tunelab.tracking.config import load_json, validate
+from tunelab.tracking.config import describe_validation_error, load_json, validate
 from tunelab.tracking.registry import load_experiment
 
 Scalar = Union[bool, int, float, str, None]
@@ -45,6 +45,7 @@ Direction = Literal["maximize", "minimize"]
 OPTUNA_ALGORITHMS = ("tpe", "cmaes", "random", "grid", "nsga2", "gp")
 KERAS_TUNER_ALGORITHMS = ("random", "hyperband", "bayesian")
 PRUNERS = ("none", "median", "successive_halving", "hyperband")
+PARAM_TYPES = ("float", "int", "categorical", "fixed")
 
 
 class _Strict(BaseModel):
@@ -214,31 +215,11 @@ def load_search_spec(settings: Settings, path: Path) -> SearchSpec:
     try:
         spec = SearchSpec.model_validate({**raw, "source": str(path)})
     except ValidationError as exc:
-        raise TunelabError(f"{path}: {_describe(exc)}") from None
+        raise TunelabError(f"{path}: {describe_validation_error(exc, PARAM_TYPES)}") from None
     if not spec.study_name:
         spec = spec.model_copy(update={"study_name": path.stem})
     _check_against_experiment(settings, spec, path)
     return spec
-
-
-def _describe(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    loc = [str(part) for part in error["loc"]]
-    # A discriminated union puts the chosen type's name in the path: space.C.float.low
-    loc = [part for part in loc if part not in ("float", "int", "categorical", "fixed")]
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = "unknown key"
-    elif error["type"] == "missing":
-        message = "missing required key"
-    elif error["type"] == "union_tag_invalid":
-        message = f"type must be float, int, categorical or fixed, got {error['input'].get('type')!r}"
-    elif error["type"] != "value_error":
-        message = f"{message}, got {error['input']!r}"
-    if ": " in message and not loc:  # a cross-field check names its own key
-        key, _, message = message.partition(": ")
-        loc = [key]
-    return f"key {'.'.join(loc) or '(spec)'!r}: {message}"
 
 
 def _check_against_experiment(settings: Settings, spec: SearchSpec, path: Path) -> None:
