@@ -10,7 +10,6 @@ split: fit time and held-out accuracy, on one and on two cores.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 

@@ -252,11 +252,12 @@ def board(
     if not entry_point().is_file():
         with err.status(f"installing Omniboard {OMNIBOARD_VERSION} with npm (once, about a minute)…"):
             ensure_omniboard()
-    mongo = db.client(db.mongo_url(settings))  # starts the embedded database if needed
+    url = db.mongo_url(settings)  # starts the embedded database if needed
+    mongo = db.client(url)
     names = databases or [settings.db_name]
     for name in names:
         register_columns(mongo[name], mongo[name]["metrics"].distinct("name"))
-    status = omniboard.start(entry_point(), db.mongo_url(settings), names, host, port, credentials)
+    status = omniboard.start(entry_point(), url, names, host, port, credentials)
     console.print(f"Omniboard: {status.url}  (pid {status.pid}; `tunelab board --stop` stops it)", highlight=False)
 
 

@@ -12,7 +12,6 @@ from rich.table import Table
 
 from tunelab.tracking.runner import RunOutcome
 from tunelab.tuning.optuna_engine import TrialCounts
-from tunelab.tuning.spec import SearchSpec
 from tunelab.tuning.studies import StudyReport
 
 STATUS_STYLE = {"COMPLETED": "green", "FAILED": "red", "INTERRUPTED": "yellow", "SKIPPED": "dim", "PRUNED": "cyan"}
@@ -98,7 +97,7 @@ def study_tables(report: StudyReport, top: int) -> list[Table]:
 
 
 @contextmanager
-def tune_progress(total: int | None) -> Iterator[Callable[[SearchSpec, TrialCounts], None]]:
+def tune_progress(total: int | None) -> Iterator[Callable[[TrialCounts], None]]:
     """A progress bar of finished trials; yields the callback that updates it from trial counts."""
     bar = Progress(
         TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
@@ -107,9 +106,9 @@ def tune_progress(total: int | None) -> Iterator[Callable[[SearchSpec, TrialCoun
     with bar:
         task = bar.add_task("trials", total=total, detail="")
 
-        def update(spec: SearchSpec, counts: TrialCounts) -> None:
+        def update(counts: TrialCounts) -> None:
             detail = f"{counts.pruned} pruned, {counts.failed} failed, {counts.running} running"
-            bar.update(task, completed=counts.finished, total=spec.n_trials, detail=detail)
+            bar.update(task, completed=counts.finished, detail=detail)
 
         yield update
 

@@ -115,9 +115,10 @@ def run_worker(settings: Settings, spec: SearchSpec, storage_url: str | None, wo
     seed = None if spec.seed is None else spec.seed + worker_index
     study = open_study(spec, storage, seed)
     deadline = time.monotonic() + spec.budget.timeout if spec.budget.timeout else None
+    n_trials = spec.n_trials  # a grid's size is counted once, not on every claim
     ran = failures = 0
     while not worker_process.interrupted() and (deadline is None or time.monotonic() < deadline):
-        trial = _claim_trial(settings, study, storage, spec.n_trials)
+        trial = _claim_trial(settings, study, storage, n_trials)
         if trial is None:
             break
         if trial == _WAIT:

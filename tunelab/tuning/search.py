@@ -46,7 +46,7 @@ def prepare_search(settings: Settings, spec_path: Path, storage_url: str | None 
 
 
 def run_search(
-    settings: Settings, search: Search, on_progress: Callable[[SearchSpec, TrialCounts], None] = lambda s, c: None
+    settings: Settings, search: Search, on_progress: Callable[[TrialCounts], None] = lambda counts: None
 ) -> TrialCounts:
     """Run (or continue) the search in its worker processes; returns the final trial counts.
 
@@ -61,7 +61,7 @@ def run_search(
         pending = {pool.submit(*job) for job in search.jobs}
         while pending:
             done, pending = wait(pending, timeout=_POLL_S, return_when=FIRST_EXCEPTION)
-            on_progress(search.spec, search.counts())
+            on_progress(search.counts())
             for future in done:
                 future.result()
     except KeyboardInterrupt:
