@@ -14,13 +14,18 @@ environment variable        ``tunelab.toml`` key       default
 ``TUNELAB_MONGO_URL``       ``[database] url``         unset: embedded server
 ``TUNELAB_DB_NAME``         ``[database] name``        ``tunelab``
 ``TUNELAB_DB_PORT``         ``[database] port``        ``27117``
+``TUNELAB_DATA_DIR``        ``data_dir``               ``<project>/data/raw``
 ==========================  =========================  ===================
+
+Pipeline stages point ``TUNELAB_DATA_DIR`` at the processed training split.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,15 +46,11 @@ class Settings:
     mongo_url: str | None
     db_name: str
     db_port: int
+    data_dir: Path  # where experiments read their data sets (default: data/raw, tracked by data.dvc)
 
     @property
     def experiments_dir(self) -> Path:
         return self.project_dir / "experiments"
-
-    @property
-    def data_dir(self) -> Path:
-        """The DVC-tracked raw data sets (``data.dvc``)."""
-        return self.project_dir / "data" / "raw"
 
     @property
     def offline_dir(self) -> Path:
@@ -106,6 +107,7 @@ def load_settings(cwd: Path | None = None) -> Settings:
     database = file_values.get("database", {})
 
     state_dir = env.get("TUNELAB_STATE_DIR") or file_values.get("state_dir") or ".tunelab"
+    data_dir = env.get("TUNELAB_DATA_DIR") or file_values.get("data_dir") or "data/raw"
     if "TUNELAB_DB_PORT" in env:
         port = _port(env["TUNELAB_DB_PORT"], "TUNELAB_DB_PORT")
     else:
@@ -116,4 +118,19 @@ def load_settings(cwd: Path | None = None) -> Settings:
         mongo_url=env.get("TUNELAB_MONGO_URL") or database.get("url") or None,
         db_name=env.get("TUNELAB_DB_NAME") or database.get("name") or DEFAULT_DB_NAME,
         db_port=port,
+        data_dir=(project_dir / data_dir).resolve(),
     )
+
+
+@contextmanager
+def data_dir_override(data_dir: Path) -> Iterator[None]:
+    """Within the block, :func:`load_settings` (here and in processes started here) reads data from ``data_dir``."""
+    previous = os.environ.get("TUNELAB_DATA_DIR")
+    os.environ["TUNELAB_DATA_DIR"] = str(data_dir)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["TUNELAB_DATA_DIR"]
+        else:
+            os.environ["TUNELAB_DATA_DIR"] = previous

@@ -25,7 +25,7 @@ def dvc_manifest() -> dict[str, str]:
 def test_data_version_is_dvcs_md5():
     manifest = dvc_manifest()
     for name in GENERATORS:
-        assert load_dataset(name, DATA).version == manifest[f"raw/{name}.npy"]
+        assert load_dataset(name, DATA).version == manifest[f"{name}.npy"]
 
 
 def test_writing_the_files_again_gives_the_tracked_bytes(tmp_path):

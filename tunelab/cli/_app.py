@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
@@ -14,7 +15,8 @@ from tunelab.board.columns import register_columns
 from tunelab.board.install import OMNIBOARD_VERSION, ensure_omniboard, entry_point
 from tunelab.board.server import Board, is_loopback, parse_auth
 from tunelab.cli._output import (
-    outcomes_table, progress, runs_table, studies_table, study_tables, tune_progress, verdict_table,
+    model_versions_table, outcomes_table, progress, repro_table, runs_table, studies_table, study_tables,
+    tune_progress, verdict_table,
 )  # fmt: skip
 from tunelab.errors import TunelabError
 from tunelab.settings import load_settings
@@ -22,11 +24,16 @@ from tunelab.tracking.batch import BatchInterrupted, completed_keys, run_batch
 from tunelab.tracking.registry import infer_experiment
 from tunelab.tracking.runner import RunRequest, execute, prepare_run
 from tunelab.tracking.sync import sync_offline_runs
-from tunelab.ensembling.sources import select_runs
+from tunelab.ensembling.runs import run_stack
 from tunelab.ensembling.spec import load_ensemble_spec
 from tunelab.tuning.search import prepare_search, run_search
 from tunelab.tuning.studies import export, list_studies, load_study
 from tunelab.versioning import write_raw
+from tunelab.versioning.models import list_models, model_versions, register
+from tunelab.versioning.pipeline import STAGES, load_params
+from tunelab.versioning.repro import (
+    check_workspace, load_origin, locate_data, missing_data_error, reproduce, reproduce_in_worktree,
+)  # fmt: skip
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False,
@@ -273,10 +280,8 @@ def stack(
     ensemble = load_ensemble_spec(spec)
     if select_meta and len(ensemble.metas) < 2:
         raise TunelabError(f"{spec}: key 'meta': --select-meta needs a list of candidates")
-    sources = select_runs(settings, ensemble, str(spec))
-    updates = {**ensemble.model_dump(), "source_runs": [s.run_id for s in sources], "select_meta": select_meta}
-    with err.status(f"fitting a stack of {len(sources)} learners…"):
-        outcome = execute(settings, prepare_run(settings, "stack", updates={str(spec): updates}))
+    with err.status("fitting the stack…"):
+        outcome = run_stack(settings, ensemble, str(spec), select_meta)
     if outcome.status != "COMPLETED":
         console.print(outcomes_table([outcome]))
         raise typer.Exit(1)
@@ -293,3 +298,75 @@ def data_write() -> None:
     """Write the data set files from scikit-learn (the same bytes every time); then `dvc add data`."""
     for path in write_raw(load_settings().data_dir):
         console.print(f"wrote {path}", highlight=False)
+
+
+@app.command()
+def pipeline(
+    stage: Annotated[str, typer.Argument(help=f"One of: {', '.join(STAGES)}.")],
+) -> None:
+    """Run one stage of the DVC pipeline with params.yaml (dvc.yaml calls this; run them all with `dvc repro`)."""
+    settings = load_settings()
+    if stage not in STAGES:
+        raise TunelabError(f"unknown pipeline stage {stage!r} (stages: {', '.join(STAGES)})")
+    params = load_params(settings.project_dir)
+    if stage not in ("prepare", "evaluate", "transform"):
+        db.mongo_url(settings)  # starts the embedded database if needed
+    result = STAGES[stage](settings, params)
+    console.print_json(json.dumps(result, default=str))
+
+
+@app.command()
+def repro(
+    run_id: Annotated[int, typer.Argument(help="The run to re-create.")],
+    checkout: Annotated[
+        bool, typer.Option("--checkout", help="Reproduce in a temporary git worktree at the run's commit, with its data.")
+    ] = False,
+) -> None:
+    """Re-run a run with its config, seed, code and data as a new run linked to it (info.reproduces)."""
+    settings = load_settings()
+    origin = load_origin(settings, run_id)
+    if origin.dirty:
+        err.print(f"warning: run {run_id} was made from a tree with uncommitted changes; its code may differ from commit {origin.git_commit}")
+    if checkout:
+        raise typer.Exit(reproduce_in_worktree(settings, origin, ["repro", str(run_id)]))
+    problems = check_workspace(settings, origin)
+    if origin.data_version and any(p.startswith("data:") for p in problems) and locate_data(settings, origin.data_version) is None:
+        raise missing_data_error(settings, origin)
+    if problems:
+        raise TunelabError(f"the working tree is not what run {run_id} was made from: {'; '.join(problems)}; or use --checkout")
+    outcome = reproduce(settings, origin)
+    if outcome.status != "COMPLETED":
+        console.print(outcomes_table([outcome]))
+        raise typer.Exit(1)
+    runs = db.connect(settings)["runs"]
+    fields = {"result": 1, "info.summary": 1}
+    console.print(repro_table(runs.find_one({"_id": run_id}, fields), runs.find_one({"_id": outcome.run_id}, fields)))
+    same = outcome.result == origin.result
+    console.print(f"run {outcome.run_id} reproduces run {run_id}: " + ("identical result" if same else "the result differs"))
+
+
+model_app = typer.Typer(no_args_is_help=True, help="The model registry: named, versioned models from runs.")
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("register")
+def model_register(
+    run_id: Annotated[int, typer.Argument(help="The run whose model to register.")],
+    name: Annotated[str, typer.Option("--name", help="Model name; each registration adds a version.")],
+    artifact: Annotated[Optional[str], typer.Option(help="Artifact file (default: the run's only model file).")] = None,
+) -> None:
+    """Register a run's model as the next version of NAME (source run, artifact, metrics, data version, commit)."""
+    version = register(load_settings(), run_id, name, artifact)
+    console.print(f"registered {version.name} version {version.version} (run {version.run_id}, {version.artifact})", highlight=False)
+
+
+@model_app.command("list")
+def model_list() -> None:
+    """Every registered model name with its latest version."""
+    console.print(model_versions_table(list_models(load_settings()), "registered models (latest versions)"))
+
+
+@model_app.command("show")
+def model_show(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
+    """Every version of a registered model."""
+    console.print(model_versions_table(model_versions(load_settings(), name), f"model {name}"))

@@ -13,6 +13,7 @@ from rich.table import Table
 from tunelab.tracking.runner import RunOutcome
 from tunelab.tuning.optuna_engine import TrialCounts
 from tunelab.tuning.studies import StudyReport
+from tunelab.versioning.models import ModelVersion
 
 STATUS_STYLE = {"COMPLETED": "green", "FAILED": "red", "INTERRUPTED": "yellow", "SKIPPED": "dim", "PRUNED": "cyan"}
 
@@ -121,4 +122,34 @@ def verdict_table(run_id, info: dict) -> Table:
         table.add_row(name + ("  (best single)" if name == held_out["best_single"] else ""), f"{score:.4f}")
     beats = held_out["ensemble"] > held_out["base"][held_out["best_single"]]
     table.add_row(f"[bold]ensemble[/] (meta: {info['meta_learner']})", f"[{'green' if beats else 'red'}]{held_out['ensemble']:.4f}[/]")
+    return table
+
+
+def repro_table(original: dict, reproduction: dict) -> Table:
+    """The original run and its reproduction side by side: result and each metric's last value, and the difference."""
+    metrics = sorted(set(original.get("info", {}).get("summary", {})) | set(reproduction.get("info", {}).get("summary", {})))
+
+    def values(run: dict) -> list:
+        summary = run.get("info", {}).get("summary", {})
+        return [run.get("result"), *(summary.get(m, {}).get("last") for m in metrics)]
+
+    table = Table("", "run id", "result", *metrics, title=f"reproduction of run {original['_id']}")
+    table.add_row("original", str(original["_id"]), *(_number(v) for v in values(original)))
+    table.add_row("reproduction", str(reproduction["_id"]), *(_number(v) for v in values(reproduction)))
+    differences = [
+        b - a if isinstance(a, (int, float)) and isinstance(b, (int, float)) else None
+        for a, b in zip(values(original), values(reproduction))
+    ]
+    table.add_row("difference", "", *(_number(d) for d in differences))
+    return table
+
+
+def model_versions_table(versions: Sequence[ModelVersion], title: str) -> Table:
+    table = Table("name", "version", "run id", "experiment", "artifact", "metrics", "data version", "commit", "registered", title=title)
+    for v in versions:
+        metrics = ", ".join(f"{name}={_number(value)}" for name, value in sorted(v.metrics.items()))
+        table.add_row(
+            v.name, str(v.version), str(v.run_id), v.experiment, v.artifact, metrics, (v.data_version or "")[:12],
+            v.git_commit or "", f"{v.registered_at:%Y-%m-%d %H:%M}",
+        )  # fmt: skip
     return table

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import gridfs
 import joblib
 from sacred import SETTINGS, Experiment
 from sacred.dependencies import PackageDependency, gather_sources_and_dependencies
@@ -23,6 +22,7 @@ from sacred.utils import SacredError
 from tunelab import db
 from tunelab.errors import TunelabError
 from tunelab.settings import load_settings
+from tunelab.tracking.artifacts import read_artifact
 from tunelab.tracking.config import ExperimentConfig, validate
 from tunelab.tracking.observers import BEAT_INTERVAL_S, tracking_observers
 from tunelab.versioning import Dataset, load_dataset
@@ -98,11 +98,13 @@ class TrackedExperiment(Experiment):
             listener(name, value, step)
 
     def load_data(self, name: str) -> Dataset:
-        """Load a data set and record its name and version in the current run's info."""
-        dataset = load_dataset(name, load_settings().data_dir)
+        """Load a data set and record its name, version and path (relative to the project) in the run's info."""
+        settings = load_settings()
+        dataset = load_dataset(name, settings.data_dir)
         info = self._current().info
         info["dataset"] = dataset.name
         info["data_version"] = dataset.version
+        info["data_path"] = os.path.relpath(dataset.path, settings.project_dir)
         return dataset
 
     def load_artifact(self, run_id: int, name: str) -> Path:
@@ -111,15 +113,11 @@ class TrackedExperiment(Experiment):
         The file lives in a temporary directory until the process exits.
         Raises TunelabError if the run has no such artifact.
         """
-        database = db.connect(load_settings())
-        run = database.runs.find_one({"_id": run_id}, {"artifacts": 1}) or {}
-        file_ids = [a["file_id"] for a in run.get("artifacts", []) if a["name"] == name]
-        if not file_ids:
-            raise TunelabError(f"run {run_id} has no artifact {name!r}")
+        content = read_artifact(db.connect(load_settings()), run_id, name)
         directory = Path(tempfile.mkdtemp(prefix=f"tunelab-run{run_id}-"))
         atexit.register(shutil.rmtree, directory, ignore_errors=True)
         path = directory / name
-        path.write_bytes(gridfs.GridFS(database).get(file_ids[-1]).read())
+        path.write_bytes(content)
         return path
 
     def save_model(self, model: Any, name: str = "model.joblib") -> None:

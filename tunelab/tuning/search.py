@@ -34,7 +34,11 @@ class Search:
 
 def prepare_search(settings: Settings, spec_path: Path, storage_url: str | None = None, workers: int = 1) -> Search:
     """Check the spec, the storage and the database, and create the study; TunelabError if anything is wrong."""
-    spec = load_search_spec(settings, spec_path)
+    return prepare_spec_search(settings, load_search_spec(settings, spec_path), storage_url, workers)
+
+
+def prepare_spec_search(settings: Settings, spec: SearchSpec, storage_url: str | None = None, workers: int = 1) -> Search:
+    """:func:`prepare_search` for a spec already loaded (and perhaps adjusted, as pipeline stages do)."""
     if spec.engine == "optuna":
         storage = optuna_engine.check(settings, spec, storage_url)
         study = optuna_engine.open_study(spec, storage)  # created once, before the workers race to

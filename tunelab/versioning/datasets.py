@@ -21,12 +21,13 @@ from tunelab.errors import TunelabError
 
 @dataclass(frozen=True)
 class Dataset:
-    """Features ``X``, labels ``y`` and ``version``, the md5 of the file they were read from."""
+    """Features ``X``, labels ``y`` and ``version``, the md5 of the file at ``path`` they were read from."""
 
     name: str
     X: np.ndarray
     y: np.ndarray
     version: str
+    path: Path
 
 
 def _sklearn(loader: str, **kwargs) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
@@ -53,14 +54,18 @@ def raw_path(data_dir: Path, name: str) -> Path:
 
 def write_raw(data_dir: Path) -> list[Path]:
     """Write every data set's file; the same bytes on every machine and every call."""
-    data_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, generate in GENERATORS.items():
-        X, y = generate()
-        table = np.column_stack([np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)])
-        np.save(raw_path(data_dir, name), table, allow_pickle=False)
-        paths.append(raw_path(data_dir, name))
+        paths.append(save_dataset(data_dir, name, *generate()))
     return paths
+
+
+def save_dataset(data_dir: Path, name: str, X: np.ndarray, y: np.ndarray) -> Path:
+    """Write one data set file (features, then the label column, as float64); returns its path."""
+    table = np.column_stack([np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)])
+    data_dir.mkdir(parents=True, exist_ok=True)
+    np.save(raw_path(data_dir, name), table, allow_pickle=False)
+    return raw_path(data_dir, name)
 
 
 def load_dataset(name: str, data_dir: Path) -> Dataset:
@@ -73,4 +78,4 @@ def load_dataset(name: str, data_dir: Path) -> Dataset:
     except FileNotFoundError:
         raise TunelabError(f"{path}: data set missing; fetch the tracked data with `dvc pull`") from None
     table = np.load(io.BytesIO(raw), allow_pickle=False)
-    return Dataset(name, table[:, :-1], table[:, -1].astype(np.int64), hashlib.md5(raw).hexdigest())
+    return Dataset(name, table[:, :-1], table[:, -1].astype(np.int64), hashlib.md5(raw).hexdigest(), path)

@@ -1,0 +1,169 @@
+"""Re-creating a run from its record: same config and seed, same code (git commit), same data (DVC md5).
+
+:func:`check_workspace` says what in the working tree differs from the run's
+origin; :func:`reproduce` runs it again as a new run with ``info.reproduces``;
+:func:`reproduce_in_worktree` first builds a temporary git worktree at the
+run's commit holding the run's data, fetched from the DVC cache or a local
+remote by its md5.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tunelab import db
+from tunelab.errors import TunelabError
+from tunelab.settings import Settings, data_dir_override
+from tunelab.tracking.runner import RunOutcome, execute, prepare_run
+
+
+@dataclass(frozen=True)
+class RunOrigin:
+    """What a run was made from, as its record in the database says."""
+
+    run_id: int
+    experiment: str
+    config: dict[str, Any]
+    git_commit: str | None  # 12 hex digits
+    dirty: bool  # the run's tree had uncommitted changes
+    data_path: str | None  # relative to the project
+    data_version: str | None  # the file's md5, as DVC records it
+    result: Any
+    summary: dict[str, dict[str, float]]
+
+
+def load_origin(settings: Settings, run_id: int) -> RunOrigin:
+    """The run's origin; TunelabError if the run does not exist or never finished."""
+    run = db.connect(settings)["runs"].find_one(
+        {"_id": run_id}, {"experiment.name": 1, "config": 1, "status": 1, "result": 1, "info": 1}
+    )
+    if run is None:
+        raise TunelabError(f"run {run_id} does not exist")
+    if run["status"] != "COMPLETED":
+        raise TunelabError(f"run {run_id} is {run['status']}: only COMPLETED runs can be reproduced")
+    info = run.get("info", {})
+    commit = info.get("git_commit") or ""
+    return RunOrigin(
+        run_id=run_id,
+        experiment=run["experiment"]["name"],
+        config=run["config"],
+        git_commit=commit.removesuffix("-dirty") or None,
+        dirty=commit.endswith("-dirty"),
+        data_path=info.get("data_path"),
+        data_version=info.get("data_version"),
+        result=run.get("result"),
+        summary=info.get("summary", {}),
+    )
+
+
+def check_workspace(settings: Settings, origin: RunOrigin) -> list[str]:
+    """Every way the working tree differs from the run's origin, each with the command that fixes it."""
+    problems = []
+    head = _git(settings.project_dir, "rev-parse", "HEAD")
+    if origin.git_commit and not head.startswith(origin.git_commit):
+        problems.append(
+            f"code: run {origin.run_id} was made at commit {origin.git_commit}, the working tree is at "
+            f"{head[:12]} (`git checkout {origin.git_commit}`)"
+        )
+    changed = _git(settings.project_dir, "status", "--porcelain", "--untracked-files=no").splitlines()
+    if changed:
+        files = ", ".join(line[3:] for line in changed[:5]) + (" …" if len(changed) > 5 else "")
+        problems.append(f"the working tree has uncommitted changes ({files}): commit or stash them")
+    if origin.data_path and origin.data_version:
+        current = _md5(settings.project_dir / origin.data_path)
+        if current != origin.data_version:
+            problems.append(
+                f"data: run {origin.run_id} read {origin.data_path} version {origin.data_version[:12]}, the working "
+                f"tree has {current[:12] if current else 'no such file'} (`git checkout {origin.git_commit or 'COMMIT'} "
+                "&& dvc checkout`)"
+            )
+    return problems
+
+
+def locate_data(settings: Settings, md5: str) -> Path | None:
+    """The DVC object holding version ``md5`` in the project's cache or a local-directory remote, if any."""
+    for root in _object_stores(settings.project_dir):
+        candidate = root / "files" / "md5" / md5[:2] / md5[2:]
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def reproduce(settings: Settings, origin: RunOrigin) -> RunOutcome:
+    """Run the experiment again with the run's config (seed included), reading the data from where it did."""
+    data_dir = settings.project_dir / Path(origin.data_path).parent if origin.data_path else settings.data_dir
+    with data_dir_override(data_dir):
+        request = prepare_run(
+            settings, origin.experiment, updates={f"run {origin.run_id}": origin.config},
+            info={"reproduces": origin.run_id},
+        )  # fmt: skip
+        return execute(settings, request)
+
+
+def reproduce_in_worktree(settings: Settings, origin: RunOrigin, argv: list[str]) -> int:
+    """Check out the run's commit in a temporary git worktree, put the run's data in place, and run
+    ``tunelab`` with ``argv`` there (against the same database); returns its exit status."""
+    if not origin.git_commit:
+        raise TunelabError(f"run {origin.run_id} recorded no git commit: there is nothing to check out")
+    data = None
+    if origin.data_path and origin.data_version:
+        data = locate_data(settings, origin.data_version)
+        if data is None:
+            raise missing_data_error(settings, origin)
+    worktree = Path(tempfile.mkdtemp(prefix=f"tunelab-repro-{origin.run_id}-"))
+    try:
+        _git(settings.project_dir, "worktree", "add", "--detach", str(worktree), origin.git_commit)
+        if data is not None:
+            target = worktree / origin.data_path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(data, target)
+        env = {**os.environ, "TUNELAB_PROJECT_DIR": str(worktree), "TUNELAB_STATE_DIR": str(settings.state_dir),
+               "TUNELAB_MONGO_URL": db.mongo_url(settings)}  # fmt: skip
+        return subprocess.run([sys.executable, "-m", "tunelab.cli", *argv], cwd=worktree, env=env).returncode
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=settings.project_dir,
+                       capture_output=True)  # fmt: skip
+        shutil.rmtree(worktree, ignore_errors=True)
+
+
+def missing_data_error(settings: Settings, origin: RunOrigin) -> TunelabError:
+    stores = ", ".join(os.path.relpath(p, settings.project_dir) for p in _object_stores(settings.project_dir))
+    return TunelabError(
+        f"run {origin.run_id} read {origin.data_path} version {origin.data_version}, which is in neither the DVC "
+        f"cache nor a remote ({stores or 'none configured'}): it cannot be reproduced"
+    )
+
+
+def _object_stores(project_dir: Path) -> list[Path]:
+    """The DVC cache and every remote that is a local directory, as absolute paths."""
+    from dvc.config import Config
+
+    config = Config(dvc_dir=str(project_dir / ".dvc"))
+    stores = [Path(config["cache"].get("dir") or project_dir / ".dvc" / "cache")]
+    for remote in config["remote"].values():
+        url = remote.get("url", "")
+        if "://" not in url:
+            stores.append((project_dir / ".dvc" / url).resolve())
+    return stores
+
+
+def _md5(path: Path) -> str | None:
+    try:
+        return hashlib.md5(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def _git(project_dir: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=project_dir, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise TunelabError(f"git {' '.join(args)} in {project_dir}: {done.stderr.strip() or 'failed'}")
+    return done.stdout.rstrip("\n")
