@@ -127,7 +127,7 @@ def reproduce_in_worktree(settings: Settings, origin: RunOrigin, argv: list[str]
             shutil.copyfile(data, target)
         env = {**os.environ, "TUNELAB_PROJECT_DIR": str(worktree), "TUNELAB_STATE_DIR": str(settings.state_dir),
                "TUNELAB_MONGO_URL": db.mongo_url(settings)}  # fmt: skip
-        return subprocess.run([sys.executable, "-m", "tunelab.cli", *argv], cwd=worktree, env=env).returncode
+        return subprocess.run([sys.executable, "-m", "tunelab", *argv], cwd=worktree, env=env).returncode
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=settings.project_dir,
                        capture_output=True)  # fmt: skip
