@@ -18,7 +18,7 @@ def test_register_adds_versions_that_point_at_the_run(tunelab_env):
     assert latest["data_version"] == knn["info"]["data_version"] and latest["git_commit"] == knn["info"]["git_commit"]
 
     listed = tunelab_env.cli("model", "list").stdout
-    assert "cancer" in listed and f"│ 2 " in listed
+    assert "cancer" in listed and "│ 2 " in listed
     shown = tunelab_env.cli("model", "show", "cancer").stdout
     assert shown.count("│ cancer ") == 2
 
