@@ -44,3 +44,29 @@ def test_the_data_matches_what_scikit_learn_ships():
 def test_missing_file_says_dvc_pull(tmp_path):
     with pytest.raises(TunelabError, match=r"digits.npy: data set missing; fetch the tracked data with `dvc pull`"):
         load_dataset("digits", tmp_path)
+
+
+def in_git() -> set[str]:
+    """The pipeline outputs declared ``cache: false`` (metrics and plots), which git tracks instead."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].values()
+    entries = [entry for stage in stages for kind in ("outs", "metrics", "plots") for entry in stage.get(kind, [])]
+    return {path for entry in entries if isinstance(entry, dict) for path, options in entry.items() if not options.get("cache", True)}
+
+
+def test_every_output_in_dvc_lock_is_in_the_default_remote():
+    """A fresh clone's `dvc pull` (which scripts/setup runs) fetches everything dvc.lock names."""
+    storage = REPO / "dvc-storage" / "files" / "md5"
+    lock = yaml.safe_load((REPO / "dvc.lock").read_text())
+    for stage in lock["stages"].values():
+        for out in stage.get("outs", []):
+            if out["path"] in in_git():
+                continue
+            digest = out["md5"]
+            if digest.endswith(".dir"):
+                listing = storage / digest[:2] / digest[2:]
+                assert listing.is_file(), f"{out['path']}: run `dvc push`"
+                digests = [item["md5"] for item in json.loads(listing.read_text())]
+            else:
+                digests = [digest]
+            for md5 in digests:
+                assert (storage / md5[:2] / md5[2:]).is_file(), f"{out['path']}: run `dvc push`"
