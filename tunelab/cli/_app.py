@@ -15,9 +15,12 @@ from tunelab.board.columns import register_columns
 from tunelab.board.install import OMNIBOARD_VERSION, ensure_omniboard, entry_point
 from tunelab.board.server import Board, is_loopback, parse_auth
 from tunelab.cli._output import (
-    model_versions_table, outcomes_table, progress, repro_table, runs_table, studies_table, study_tables,
+    comparison_table, model_versions_table, outcomes_table, progress, repro_table, runs_table, studies_table, study_tables,
     tune_progress, verdict_table,
 )  # fmt: skip
+from tunelab.dashboards.compare import compare_runs, export_runs, write_comparison_page
+from tunelab.dashboards.query import parse_terms, run_filter
+from tunelab.dashboards.site import SITE, TEMPLATES, build_site
 from tunelab.errors import TunelabError
 from tunelab.settings import load_settings
 from tunelab.tracking.batch import BatchInterrupted, completed_keys, run_batch
@@ -370,3 +373,62 @@ def model_list() -> None:
 def model_show(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
     """Every version of a registered model."""
     console.print(model_versions_table(model_versions(load_settings(), name), f"model {name}"))
+
+
+QueryOption = Annotated[
+    Optional[str],
+    typer.Option("--query", "-q", help="Query terms: 'experiment=svm status=COMPLETED config.C>1 since=2026-11-01'."),
+]
+WhereOption = Annotated[list[str], typer.Option("--where", help="One more query term, e.g. 'config.C>1' (repeatable).")]
+
+
+def _source(settings) -> str:
+    return f"{db.redact(db.mongo_url(settings))} database {settings.db_name}"
+
+
+@app.command()
+def dashboard(
+    out: Annotated[Optional[Path], typer.Option(help="Output folder (default: dashboards/site).")] = None,
+    query: QueryOption = None,
+    where: WhereOption = [],
+) -> None:
+    """Write the HTML dashboards (experiments, studies, stacks) of the matching runs; prints the index page."""
+    settings = load_settings()
+    terms = parse_terms(query, where)
+    out_dir = out or settings.project_dir / SITE
+    with err.status("building the dashboards…"):
+        site = build_site(db.connect(settings), settings.project_dir / TEMPLATES, out_dir, run_filter(terms),
+                          _source(settings), " ".join(terms))  # fmt: skip
+    console.print(f"{len(site.pages)} pages; open {site.index.resolve().as_uri()}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def compare(
+    run_ids: Annotated[list[int], typer.Argument(help="Two or more run ids.")],
+    html: Annotated[Optional[Path], typer.Option(help="Also write a self-contained HTML page here.")] = None,
+) -> None:
+    """Runs side by side: the config keys that differ, results, data version, commit, metrics."""
+    settings = load_settings()
+    database = db.connect(settings)
+    comparison = compare_runs(database, run_ids)
+    console.print(comparison_table(comparison))
+    console.print(f"{len(comparison.differing)} config keys differ, {len(comparison.same)} are the same", highlight=False)
+    if html is not None:
+        page = write_comparison_page(database, comparison, settings.project_dir / TEMPLATES, html, _source(settings))
+        console.print(f"wrote {page}", highlight=False, soft_wrap=True)
+
+
+@app.command("export")
+def export_command(
+    export_format: Annotated[str, typer.Option("--format", "-f", help="csv or json.")] = "csv",
+    query: QueryOption = None,
+    where: WhereOption = [],
+    out: Annotated[Optional[Path], typer.Option(help="Write here instead of standard output.")] = None,
+) -> None:
+    """The matching runs, one flat row each (config.*, metrics.<name>.last|min|max), for pandas."""
+    settings = load_settings()
+    text = export_runs(db.connect(settings), run_filter(parse_terms(query, where)), export_format)
+    if out is None:
+        print(text, end="")
+    else:
+        out.write_text(text)

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from tunelab.dashboards.compare import Comparison
 from tunelab.tracking.runner import RunOutcome
 from tunelab.tuning.optuna_engine import TrialCounts
 from tunelab.tuning.studies import StudyReport
@@ -152,4 +153,16 @@ def model_versions_table(versions: Sequence[ModelVersion], title: str) -> Table:
             v.name, str(v.version), str(v.run_id), v.experiment, v.artifact, metrics, (v.data_version or "")[:12],
             v.git_commit or "", f"{v.registered_at:%Y-%m-%d %H:%M}",
         )  # fmt: skip
+    return table
+
+
+def comparison_table(comparison: Comparison) -> Table:
+    """The config keys that differ (highlighted), then outcome, provenance and each metric's last value."""
+    table = Table("", *(f"run {row['run_id']} ({row['experiment']})" for row in comparison.runs))
+    for key, values in comparison.differing.items():
+        table.add_row(f"[yellow]config.{key}[/]", *(f"[yellow]{_number(v)}[/]" for v in values))
+    for label, values in comparison.provenance():
+        table.add_row(label, *(_number(v) for v in values))
+    for name, values in comparison.metrics():
+        table.add_row(f"{name} (last)", *(_number(v) for v in values))
     return table

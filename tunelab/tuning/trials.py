@@ -56,10 +56,14 @@ def run_trial(
 ) -> TrialResult:
     """Run the experiment with ``params`` as a Sacred run and read the objective values off it.
 
+    The run's info gets ``objective`` (metrics, directions) and ``params`` (the
+    searched keys) besides ``info``, so dashboards can rebuild the study from runs.
+
     ``on_started`` gets the run id when the run starts; ``on_step`` sees every
     logged value and may raise :class:`TrialPruned`.
     """
     label = f"{spec.source} (trial {info['trial']})"
+    info = {**info, "objective": {"metrics": spec.metrics, "directions": spec.directions}, "params": sorted(params)}
     request = prepare_run(settings, spec.experiment, updates={label: {**spec.fixed, **params}}, info=info)
     last: dict[str, float] = {}
 
