@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -18,6 +19,13 @@ from tunelab.db import EmbeddedServer
 from tunelab.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; scripts/test installs it
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage", "--virtual-time-budget=20000", "--window-size=1600,1000",
+    "--enable-logging=stderr", "--v=0",
+]  # fmt: skip
 TEST_PROJECT = Path(__file__).resolve().parent / "project"
 
 
@@ -86,3 +94,30 @@ def tunelab_env(monkeypatch, tmp_path, mongo_url) -> TunelabEnv:
 def test_project_env(monkeypatch, tmp_path, mongo_url) -> TunelabEnv:
     """The test project's experiments (boom, slow), recording to a fresh database."""
     return _tunelab_env(monkeypatch, tmp_path, mongo_url, TEST_PROJECT)
+
+
+@dataclass
+class BrowsedPage:
+    dom: str  # with --dump-dom: the page after its scripts ran
+    console: list[str]  # what the page wrote to its console (errors included)
+
+
+@pytest.fixture
+def chromium(tmp_path):
+    """Opens a URL in headless Chromium with extra flags (``--dump-dom``, ``--screenshot=…``)."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{CHROMIUM} missing (scripts/test installs Debian's chromium)")
+        pytest.skip(f"{CHROMIUM} missing: apt-get install chromium")
+
+    def browse(url: str, *action: str) -> BrowsedPage:
+        profile = tmp_path / "chromium-profile"
+        shutil.rmtree(profile, ignore_errors=True)
+        result = subprocess.run(
+            [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *action, url],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+        return BrowsedPage(result.stdout, [line for line in result.stderr.splitlines() if ":CONSOLE" in line])
+
+    return browse
