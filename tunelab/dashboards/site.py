@@ -10,10 +10,13 @@ written once beside them; nothing is fetched from the network.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import math
+import multiprocessing
 import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,16 +81,20 @@ def build_site(database: Database, templates: Path, out_dir: Path, run_filter: M
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_plotly(out_dir)
     writer = PageWriter(templates, source)
-    runs = find_runs(database, run_filter)
-    by_experiment: dict[str, list[dict]] = defaultdict(list)
-    for run in runs:
-        by_experiment[run["experiment"]["name"]].append(run)
-    studies = group_studies(runs)
-    stacks = find_runs(database, {"$and": [run_filter, {"experiment.name": "stack", "status": "COMPLETED"}]}, STACK_FIELDS)
-
-    pages = [_experiment_page(writer, database, out_dir, name, members) for name, members in sorted(by_experiment.items())]
-    pages += [_study_page(writer, out_dir, study) for study in studies]
-    pages += [_stack_page(writer, out_dir, run) for run in stacks]
+    # Study pages are drawn by a second process while this one does the rest: Optuna's importance
+    # evaluator imports scikit-learn (a second), which it starts on while the runs are read.
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        pool.submit(importlib.import_module, "optuna.importance")
+        runs = find_runs(database, run_filter)
+        by_experiment: dict[str, list[dict]] = defaultdict(list)
+        for run in runs:
+            by_experiment[run["experiment"]["name"]].append(run)
+        studies = group_studies(runs)
+        study_pages = pool.submit(_study_pages, templates, source, out_dir, studies)
+        stacks = find_runs(database, {"$and": [run_filter, {"experiment.name": "stack", "status": "COMPLETED"}]}, STACK_FIELDS)
+        pages = [_experiment_page(writer, database, out_dir, name, members) for name, members in sorted(by_experiment.items())]
+        pages += [_stack_page(writer, out_dir, run) for run in stacks]
+        pages += study_pages.result()
     index = writer.write(
         out_dir / "index.html", "index.html", title="experiments, studies and stacks", total_runs=len(runs), query=query,
         experiments=_experiments_table(by_experiment), studies=_studies_table(studies), stacks=_stacks_table(stacks),
@@ -160,6 +167,11 @@ def _experiment_page(writer: PageWriter, database: Database, out_dir: Path, name
         runs=table(columns, rows, "runs", {7: link("study")}), curve_note=note,
         curves=[(title, figure_html(f)) for title, f in curve_figures(curves, labels)],
     )  # fmt: skip
+
+
+def _study_pages(templates: Path, source: str, out_dir: Path, studies: Sequence[StudyRuns]) -> list[Path]:
+    writer = PageWriter(templates, source)
+    return [_study_page(writer, out_dir, study) for study in studies]
 
 
 def _study_page(writer: PageWriter, out_dir: Path, study: StudyRuns) -> Path:
