@@ -22,7 +22,8 @@ def test_dvc_repro_runs_the_pipeline_then_only_what_changed(project_clone):
     head = clone.commit("small budget")
 
     first = clone.ok("dvc", "repro", timeout=600)
-    assert stages_run(first) == {"prepare", "train", "tune", "stack", "evaluate", "transform", "register"}
+    assert stages_run(first) == {"prepare", "train", "tune", "stack", "evaluate", "transform", "register", "dashboard"}
+    assert (clone.path / "dashboards" / "site" / "index.html").is_file()
     metrics = json.loads((clone.path / "metrics.json").read_text())
     assert metrics["selected"] in ("stack", "best_single") and 0.5 < metrics["stack"]["accuracy"] <= 1
     with (clone.path / "predictions" / "batch.csv").open() as handle:
@@ -48,7 +49,7 @@ def test_dvc_repro_runs_the_pipeline_then_only_what_changed(project_clone):
     clone.set_params(stack={"meta": "naive_bayes"})
     changed = clone.ok("dvc", "repro", timeout=600)
     # transform and register follow only if the selected model changed
-    assert {"stack", "evaluate"} <= stages_run(changed) <= {"stack", "evaluate", "transform", "register"}
+    assert {"stack", "evaluate", "dashboard"} <= stages_run(changed) <= {"stack", "evaluate", "transform", "register", "dashboard"}
     assert "up to date" in clone.ok("dvc", "status")
 
     clone.ok("dvc", "exp", "run", "-S", "stack.folds=3", timeout=600)
