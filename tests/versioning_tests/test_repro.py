@@ -35,6 +35,9 @@ def test_a_dirty_tree_is_reported_not_used(project_clone):
 
 @pytest.mark.slow
 def test_another_commit_is_named_and_checkout_reproduces_in_a_worktree(project_clone):
+    # The worktree holds the commit's copy of the tunelab package; the installed one must run.
+    (project_clone.path / "tunelab" / "__init__.py").write_text('raise ImportError("the worktree\'s tunelab")\n')
+    project_clone.commit("a copy of tunelab that must not be imported")
     run_id = svm_run(project_clone)
     first = project_clone.ok("git", "rev-parse", "HEAD").strip()
     experiment = project_clone.path / "experiments" / "svm.py"

@@ -328,10 +328,10 @@ def repro(
     """Re-run a run with its config, seed, code and data as a new run linked to it (info.reproduces)."""
     settings = load_settings()
     origin = load_origin(settings, run_id)
-    if origin.dirty:
-        err.print(f"warning: run {run_id} was made from a tree with uncommitted changes; its code may differ from commit {origin.git_commit}")
     if checkout:
         raise typer.Exit(reproduce_in_worktree(settings, origin, ["repro", str(run_id)]))
+    if origin.dirty:
+        err.print(f"warning: run {run_id} was made from a tree with uncommitted changes; its code may differ from commit {origin.git_commit}")
     problems = check_workspace(settings, origin)
     if origin.data_version and any(p.startswith("data:") for p in problems) and locate_data(settings, origin.data_version) is None:
         raise missing_data_error(settings, origin)

@@ -127,7 +127,8 @@ def reproduce_in_worktree(settings: Settings, origin: RunOrigin, argv: list[str]
             shutil.copyfile(data, target)
         env = {**os.environ, "TUNELAB_PROJECT_DIR": str(worktree), "TUNELAB_STATE_DIR": str(settings.state_dir),
                "TUNELAB_MONGO_URL": db.mongo_url(settings)}  # fmt: skip
-        return subprocess.run([sys.executable, "-m", "tunelab", *argv], cwd=worktree, env=env).returncode
+        # -P: the worktree (the cwd) must not shadow the installed tunelab with the commit's own copy
+        return subprocess.run([sys.executable, "-P", "-m", "tunelab", *argv], cwd=worktree, env=env).returncode
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=settings.project_dir,
                        capture_output=True)  # fmt: skip
