@@ -36,7 +36,7 @@ function renderTable(holder) {
       row.forEach((value, i) => tr.append(cell(value, i)));
     });
     const pages = Math.max(1, Math.ceil(rows.length / pageSize));
-    count.textContent = rows.length + " " + (data.noun || "rows") + (pages > 1 ? ", page " + (page + 1) + " of " + pages : "");
+    count.textContent = rows.length + " " + data.nouns[rows.length === 1 ? 0 : 1] + (pages > 1 ? ", page " + (page + 1) + " of " + pages : "");
     count.className = "row-count"; count.dataset.rows = rows.length;
     pager.replaceChildren();
     if (pages > 1) {

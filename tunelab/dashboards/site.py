@@ -71,8 +71,11 @@ def figure_html(figure: go.Figure | str) -> str:
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], noun: str, links: Mapping[int, str] | None = None) -> dict:
-    """The JSON a page's sortable, paginated table is drawn from (``links``: column → URL with ``{}``)."""
-    return {"columns": list(columns), "rows": [[_plain(v) for v in row] for row in rows], "noun": noun, "links": links or {}}
+    """The JSON a page's sortable, paginated table is drawn from: ``noun`` names one row (``"study"``),
+    ``links`` maps a column to a URL with ``{}`` for the cell."""
+    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    return {"columns": list(columns), "rows": [[_plain(v) for v in row] for row in rows], "nouns": [noun, plural],
+            "links": links or {}}  # fmt: skip
 
 
 def build_site(database: Database, templates: Path, out_dir: Path, run_filter: Mapping[str, Any], source: str,
@@ -120,7 +123,7 @@ def _experiments_table(by_experiment: Mapping[str, list[dict]]) -> dict:
         started = max((r["start_time"] for r in runs if r.get("start_time")), default=None)
         rows.append([name, len(runs), statuses.count("COMPLETED"), statuses.count("FAILED"),
                      max(results, default=None), started])  # fmt: skip
-    return table(["experiment", "runs", "completed", "failed", "best result", "last started"], rows, "experiments",
+    return table(["experiment", "runs", "completed", "failed", "best result", "last started"], rows, "experiment",
                  {0: link("experiment")})  # fmt: skip
 
 
@@ -131,7 +134,7 @@ def _studies_table(studies: Sequence[StudyRuns]) -> dict:
         rows.append([study.name, study.engine, study.experiment, len(study.runs), counts["COMPLETED"], counts["PRUNED"],
                      counts["FAILED"], best[1] if best else None])  # fmt: skip
     columns = ["study", "engine", "experiment", "trials", "completed", "pruned", "failed", "best"]
-    return table(columns, rows, "studies", {0: link("study")})
+    return table(columns, rows, "study", {0: link("study")})
 
 
 def _stacks_table(stacks: Sequence[dict]) -> dict:
@@ -141,7 +144,7 @@ def _stacks_table(stacks: Sequence[dict]) -> dict:
         rows.append([run["_id"], run["info"]["verdict"], held_out["ensemble"], held_out["best_single"],
                      held_out["base"][held_out["best_single"]], run["info"].get("meta_learner")])  # fmt: skip
     columns = ["stack run", "verdict", "ensemble", "best single", "best single score", "meta learner"]
-    return table(columns, rows, "stacks", {0: link("stack")})
+    return table(columns, rows, "stack", {0: link("stack")})
 
 
 def _experiment_page(writer: PageWriter, database: Database, out_dir: Path, name: str, runs: list[dict]) -> Path:
@@ -164,7 +167,7 @@ def _experiment_page(writer: PageWriter, database: Database, out_dir: Path, name
             "Curves longer than 500 points are downsampled, keeping every bucket's minimum and maximum.")  # fmt: skip
     return writer.write(
         out_dir / page_name("experiment", name), "experiment.html", title=f"experiment {name}",
-        runs=table(columns, rows, "runs", {7: link("study")}), curve_note=note,
+        runs=table(columns, rows, "run", {7: link("study")}), curve_note=note,
         curves=[(title, figure_html(f)) for title, f in curve_figures(curves, labels)],
     )  # fmt: skip
 
@@ -185,7 +188,7 @@ def _study_page(writer: PageWriter, out_dir: Path, study: StudyRuns) -> Path:
     return writer.write(
         out_dir / page_name("study", study.name), "study.html", title=f"study {study.name}", engine=study.engine,
         experiment=study.experiment, experiment_page=page_name("experiment", study.experiment), objective=objective,
-        counts=study.counts(), trials=table(["trial", "run", "status", *study.metrics, *study.params, "steps"], rows, "trials"),
+        counts=study.counts(), trials=table(["trial", "run", "status", *study.metrics, *study.params, "steps"], rows, "trial"),
         plots=[(title, figure_html(f)) for title, f in study_figures(study)],
     )  # fmt: skip
 
@@ -194,7 +197,7 @@ def _stack_page(writer: PageWriter, out_dir: Path, run: dict) -> Path:
     info = run["info"]
     layer_rows = info.get("ensemble_data", {})
     columns = sorted({c for values in layer_rows.values() for c in values})
-    layers = table(["learner", *columns], [[name, *(values.get(c) for c in columns)] for name, values in layer_rows.items()], "rows")
+    layers = table(["learner", *columns], [[name, *(values.get(c) for c in columns)] for name, values in layer_rows.items()], "row")
     return writer.write(
         out_dir / page_name("stack", run["_id"]), "stack.html", title=f"stack run {run['_id']}", verdict=info["verdict"],
         meta=info.get("meta_learner"), sources=info.get("source_runs", []), layers=layers,
