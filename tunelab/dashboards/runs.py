@@ -26,9 +26,9 @@ def find_runs(database: Database, run_filter: Mapping[str, Any], extra_fields: I
     return sorted(database.runs.find(run_filter, projection), key=lambda run: _sortable_id(run["_id"]))
 
 
-def runs_by_id(database: Database, run_ids: Sequence[int], extra_fields: Iterable[str] = ()) -> list[dict]:
+def runs_by_id(database: Database, run_ids: Sequence[int]) -> list[dict]:
     """The runs in the order given; TunelabError naming the first id that does not exist."""
-    found = {run["_id"]: run for run in find_runs(database, {"_id": {"$in": list(run_ids)}}, extra_fields)}
+    found = {run["_id"]: run for run in find_runs(database, {"_id": {"$in": list(run_ids)}})}
     for run_id in run_ids:
         if run_id not in found:
             raise TunelabError(f"run {run_id} does not exist")
@@ -82,14 +82,10 @@ class Curve:
     values: list[float]
 
 
-def metric_curves(
-    database: Database, run_ids: Sequence[Any], names: Iterable[str] | None = None, max_points: int = MAX_POINTS
-) -> dict[Any, dict[str, Curve]]:
+def metric_curves(database: Database, run_ids: Sequence[Any], max_points: int = MAX_POINTS) -> dict[Any, dict[str, Curve]]:
     """run id → metric name → its curve, downsampled to at most about ``max_points`` points."""
-    query: dict[str, Any] = {"run_id": {"$in": list(run_ids)}}
-    if names is not None:
-        query["name"] = {"$in": list(names)}
     curves: dict[Any, dict[str, Curve]] = {run_id: {} for run_id in run_ids}
+    query = {"run_id": {"$in": list(run_ids)}}
     for doc in database.metrics.find(query, {"run_id": 1, "name": 1, "steps": 1, "values": 1}):
         steps, values = downsample(doc.get("steps", []), doc.get("values", []), max_points)
         curves[doc["run_id"]][doc["name"]] = Curve(steps, values)

@@ -27,8 +27,8 @@ import plotly.offline
 from pymongo.database import Database
 
 from tunelab.dashboards.figures import curve_figures, stack_figure, study_figures
-from tunelab.dashboards.runs import duration_s, find_runs, flatten, metric_curves
-from tunelab.dashboards.studies import StudyRuns, group_studies
+from tunelab.dashboards.runs import find_runs, metric_curves, run_row
+from tunelab.dashboards.studies import StudyRuns, group_studies, steps_run
 from tunelab.errors import TunelabError
 
 TEMPLATES = Path("dashboards/templates")  # in the project, beside experiments/ and configs/
@@ -148,17 +148,18 @@ def _stacks_table(stacks: Sequence[dict]) -> dict:
 
 
 def _experiment_page(writer: PageWriter, database: Database, out_dir: Path, name: str, runs: list[dict]) -> Path:
-    configs = [flatten(r.get("config", {})) for r in runs]
-    keys = sorted({k for config in configs for k in config})
-    metrics = sorted({m for r in runs for m in r.get("info", {}).get("summary", {})})
+    flat = [run_row(r) for r in runs]
+    keys = sorted({k for row in flat for k in row if k.startswith("config.")})
+    metrics = sorted({k for row in flat for k in row if k.startswith("metrics.") and k.endswith(".last")})
     rows = [
-        [r["_id"], r["status"], r.get("result") if _is_number(r.get("result")) else None, duration_s(r), r.get("start_time"),
-         (r.get("info", {}).get("data_version") or "")[:12], r.get("info", {}).get("git_commit"), r.get("info", {}).get("study"),
-         *(config.get(k) for k in keys), *(r.get("info", {}).get("summary", {}).get(m, {}).get("last") for m in metrics)]
-        for r, config in zip(runs, configs)
+        [row["run_id"], row["status"], row["result"] if _is_number(row["result"]) else None, row["duration_s"],
+         row["start_time"], (row["data_version"] or "")[:12], row["git_commit"], row["study"],
+         *(row.get(k) for k in keys), *(row.get(m) for m in metrics)]
+        for row in flat
     ]  # fmt: skip
     columns = ["run", "status", "result", "duration (s)", "started", "data version", "commit", "study",
-               *keys, *(f"{m} (last)" for m in metrics)]  # fmt: skip
+               *(k.removeprefix("config.") for k in keys),
+               *(f"{m.removeprefix('metrics.').removesuffix('.last')} (last)" for m in metrics)]  # fmt: skip
     scored = sorted((r for r in runs if _is_number(r.get("result"))), key=lambda r: -r["result"])
     shown = (scored or list(reversed(runs)))[:CURVE_RUNS]
     curves = metric_curves(database, [r["_id"] for r in shown])
@@ -181,9 +182,8 @@ def _study_page(writer: PageWriter, out_dir: Path, study: StudyRuns) -> Path:
     rows = []
     for run in study.runs:
         values = study.objective(run) or [None] * len(study.metrics)
-        steps = max((v.get("steps", 0) for v in run.get("info", {}).get("summary", {}).values()), default=0)
         rows.append([run["info"].get("trial"), run["_id"], run["status"], *values,
-                     *(run.get("config", {}).get(p) for p in study.params), steps])  # fmt: skip
+                     *(run.get("config", {}).get(p) for p in study.params), steps_run(run)])  # fmt: skip
     objective = ", ".join(f"{m} ({d})" for m, d in zip(study.metrics, study.directions))
     return writer.write(
         out_dir / page_name("study", study.name), "study.html", title=f"study {study.name}", engine=study.engine,

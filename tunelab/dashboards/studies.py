@@ -127,9 +127,10 @@ def _distributions(study: StudyRuns) -> dict[str, BaseDistribution]:
 
 def budgets(study: StudyRuns) -> list[tuple[int, int, str]]:
     """(trial, steps it ran, status) per run: the budget Hyperband or a pruner gave each trial."""
-    rows = []
-    for run in study.runs:
-        steps = [values.get("steps", 0) for values in run.get("info", {}).get("summary", {}).values()]
-        rows.append((run["info"].get("trial", 0), max(steps, default=0), run["status"]))
-    return rows
+    return [(run["info"].get("trial", 0), steps_run(run), run["status"]) for run in study.runs]
+
+
+def steps_run(run: dict) -> int:
+    """How many steps the run logged: the most of any metric (0 if it logged none)."""
+    return max((values.get("steps", 0) for values in run.get("info", {}).get("summary", {}).values()), default=0)
 

@@ -1,6 +1,8 @@
-"""Reading a run's artifacts back from the database (Sacred stores them in GridFS)."""
+"""Reading finished runs and their artifacts back from the database (Sacred stores artifacts in GridFS)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import gridfs
 from pymongo.database import Database
@@ -17,3 +19,14 @@ def read_artifact(database: Database, run_id: int, name: str) -> bytes:
     if not file_ids:
         raise TunelabError(f"run {run_id} has no artifact {name!r}")
     return gridfs.GridFS(database).get(file_ids[-1]).read()
+
+
+def completed_run(database: Database, run_id: int, fields: dict[str, Any], purpose: str) -> dict:
+    """Run ``run_id`` with ``fields``; TunelabError if it does not exist or is not COMPLETED
+    (``purpose`` finishes "only COMPLETED runs can be …")."""
+    run = database.runs.find_one({"_id": run_id}, {**fields, "status": 1})
+    if run is None:
+        raise TunelabError(f"run {run_id} does not exist")
+    if run["status"] != "COMPLETED":
+        raise TunelabError(f"run {run_id} is {run['status']}: only COMPLETED runs can be {purpose}")
+    return run

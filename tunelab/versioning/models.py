@@ -18,6 +18,7 @@ from pymongo.database import Database
 from tunelab import db
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings
+from tunelab.tracking.artifacts import completed_run
 from tunelab.tracking.observers import COUNTERS
 
 COLLECTION = "model_registry"
@@ -48,11 +49,7 @@ def register(settings: Settings, run_id: int, name: str, artifact: str | None = 
     TunelabError if the run does not exist, is not COMPLETED or has no such artifact.
     """
     database = db.connect(settings)
-    run = database.runs.find_one({"_id": run_id}, {"experiment.name": 1, "status": 1, "artifacts": 1, "result": 1, "info": 1})
-    if run is None:
-        raise TunelabError(f"run {run_id} does not exist")
-    if run["status"] != "COMPLETED":
-        raise TunelabError(f"run {run_id} is {run['status']}: only COMPLETED runs can be registered")
+    run = completed_run(database, run_id, {"experiment.name": 1, "artifacts": 1, "result": 1, "info": 1}, "registered")
     files = {a["name"]: a["file_id"] for a in run.get("artifacts", [])}
     if artifact is None:
         models = [n for n in files if n.endswith(MODEL_SUFFIXES)]

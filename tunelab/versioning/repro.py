@@ -22,6 +22,7 @@ from typing import Any
 from tunelab import db
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings, data_dir_override
+from tunelab.tracking.artifacts import completed_run
 from tunelab.tracking.runner import RunOutcome, execute, prepare_run
 
 
@@ -42,13 +43,8 @@ class RunOrigin:
 
 def load_origin(settings: Settings, run_id: int) -> RunOrigin:
     """The run's origin; TunelabError if the run does not exist or never finished."""
-    run = db.connect(settings)["runs"].find_one(
-        {"_id": run_id}, {"experiment.name": 1, "config": 1, "status": 1, "result": 1, "info": 1}
-    )
-    if run is None:
-        raise TunelabError(f"run {run_id} does not exist")
-    if run["status"] != "COMPLETED":
-        raise TunelabError(f"run {run_id} is {run['status']}: only COMPLETED runs can be reproduced")
+    fields = {"experiment.name": 1, "config": 1, "result": 1, "info": 1}
+    run = completed_run(db.connect(settings), run_id, fields, "reproduced")
     info = run.get("info", {})
     commit = info.get("git_commit") or ""
     return RunOrigin(
