@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import free_port
 from tunelab.db import EmbeddedServer
 from tunelab.errors import TunelabError
+from tunelab.processes import alive, wait_until
 from tunelab.tracking.runner import execute, prepare_run
 
 
@@ -65,7 +66,10 @@ def test_kill_9_right_after_a_run_loses_nothing(tmp_path, monkeypatch):
     settings = load_settings()
     outcome = execute(settings, prepare_run(settings, "svm", assignments=["C=3.0"]))
     assert outcome.status == "COMPLETED"
-    os.kill(server.status().pid, signal.SIGKILL)
+    pid = server.status().pid
+    os.kill(pid, signal.SIGKILL)
+    # SIGKILL lands once a pending fsync returns (--sync-on-commit): the process can outlive kill() briefly
+    assert wait_until(lambda: not alive(pid), timeout=10)
     server.start()  # same storage directory
     try:
         database = pymongo.MongoClient(server.url)[settings.db_name]
