@@ -30,9 +30,13 @@ def print_table(title: str, rows: Sequence[tuple[str, list[float], list[float], 
     for name, samples, baseline, baseline_name in rows:
         median, base = statistics.median(samples), statistics.median(baseline)
         table.add_row(
-            name, f"{median * scale:.2f}", f"{min(samples) * scale:.2f}–{max(samples) * scale:.2f}",
-            baseline_name, f"{base * scale:.2f}", f"{median / base:.2f}×",
-        )  # fmt: skip
+            name,
+            f"{median * scale:.2f}",
+            f"{min(samples) * scale:.2f}–{max(samples) * scale:.2f}",
+            baseline_name,
+            f"{base * scale:.2f}",
+            f"{median / base:.2f}×",
+        )
     Console(width=140).print(table)
 
 

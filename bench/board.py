@@ -32,35 +32,68 @@ from tunelab.db import EmbeddedServer  # noqa: E402
 
 DB = "bench"
 # What Omniboard's runs table asks for by default (web/src/components/RunsTable/runsTable.js).
-DEFAULT_SELECT = ("_id,heartbeat,experiment,command,host,stop_time,config,duration,result,start_time,"
-                  "resources,format,status,omniboard,metrics,meta")  # fmt: skip
+DEFAULT_SELECT = (
+    "_id,heartbeat,experiment,command,host,stop_time,config,duration,result,start_time,"
+    "resources,format,status,omniboard,metrics,meta"
+)
 METRIC_COLUMN = {"name": "val_accuracy_max", "metric_name": "val_accuracy", "extrema": "max"}
 
 
 def write_runs(database: pymongo.database.Database, first: int, count: int) -> None:
     """Runs ``first`` .. ``first + count - 1``, each with one metric document, in batches."""
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     for start in range(first, first + count, 1000):
         ids = range(start, min(start + 1000, first + count))
         metric_ids = {run_id: ObjectId() for run_id in ids}
         values = [0.5 + 0.02 * step for step in range(20)]
-        database.metrics.insert_many([
-            {"_id": metric_ids[i], "run_id": i, "name": "val_accuracy", "steps": list(range(20)),
-             "values": values, "timestamps": [now] * 20}
-            for i in ids
-        ])  # fmt: skip
-        database.runs.insert_many([
-            {"_id": i, "experiment": {"name": "mlp", "base_dir": "/x", "sources": [], "dependencies": [],
-                                      "repositories": [], "mainfile": "mlp.py"},
-             "format": "MongoObserver-0.7.0", "command": "run", "host": {"hostname": "vm", "os": ["Linux"]},
-             "start_time": now, "stop_time": now, "heartbeat": now, "status": "COMPLETED", "result": 0.9,
-             "config": {"epochs": 20, "learning_rate": 0.001 * (1 + i % 7), "seed": i},
-             "meta": {"command": "run", "options": {}}, "resources": [], "artifacts": [], "captured_out": "",
-             "info": {"data_version": "a" * 32, "git_commit": "0123456789ab",
-                      "metrics": [{"name": "val_accuracy", "id": str(metric_ids[i])}],
-                      "summary": {"val_accuracy": {"best": 0.88, "last": 0.88, "min": 0.5, "max": 0.88, "steps": 20}}}}
-            for i in ids
-        ])  # fmt: skip
+        database.metrics.insert_many(
+            [
+                {
+                    "_id": metric_ids[i],
+                    "run_id": i,
+                    "name": "val_accuracy",
+                    "steps": list(range(20)),
+                    "values": values,
+                    "timestamps": [now] * 20,
+                }
+                for i in ids
+            ]
+        )
+        database.runs.insert_many(
+            [
+                {
+                    "_id": i,
+                    "experiment": {
+                        "name": "mlp",
+                        "base_dir": "/x",
+                        "sources": [],
+                        "dependencies": [],
+                        "repositories": [],
+                        "mainfile": "mlp.py",
+                    },
+                    "format": "MongoObserver-0.7.0",
+                    "command": "run",
+                    "host": {"hostname": "vm", "os": ["Linux"]},
+                    "start_time": now,
+                    "stop_time": now,
+                    "heartbeat": now,
+                    "status": "COMPLETED",
+                    "result": 0.9,
+                    "config": {"epochs": 20, "learning_rate": 0.001 * (1 + i % 7), "seed": i},
+                    "meta": {"command": "run", "options": {}},
+                    "resources": [],
+                    "artifacts": [],
+                    "captured_out": "",
+                    "info": {
+                        "data_version": "a" * 32,
+                        "git_commit": "0123456789ab",
+                        "metrics": [{"name": "val_accuracy", "id": str(metric_ids[i])}],
+                        "summary": {"val_accuracy": {"best": 0.88, "last": 0.88, "min": 0.5, "max": 0.88, "steps": 20}},
+                    },
+                }
+                for i in ids
+            ]
+        )
 
 
 def runs_list(port: int, select: str, limit: int) -> None:
@@ -95,11 +128,18 @@ def main() -> None:
                 for limit in (50, 200):
                     summary = repeat(lambda: runs_list(port, with_summary, limit), args.repetitions)
                     database["omniboard.metric.columns"].insert_one(dict(METRIC_COLUMN))
-                    metric = repeat(lambda: runs_list(port, f"{with_summary},{METRIC_COLUMN['name']}", limit),
-                                    args.repetitions)  # fmt: skip
+                    metric = repeat(
+                        lambda: runs_list(port, f"{with_summary},{METRIC_COLUMN['name']}", limit), args.repetitions
+                    )
                     database["omniboard.metric.columns"].delete_many({})
-                    rows.append((f"{total:,} runs, limit {limit}: summary columns", summary, metric,
-                                 "one Omniboard metric column"))  # fmt: skip
+                    rows.append(
+                        (
+                            f"{total:,} runs, limit {limit}: summary columns",
+                            summary,
+                            metric,
+                            "one Omniboard metric column",
+                        )
+                    )
             print_table(f"Omniboard runs list latency (median of {args.repetitions})", rows, unit="s")
         finally:
             board.stop()

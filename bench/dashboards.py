@@ -32,7 +32,10 @@ from tunelab.db import EmbeddedServer  # noqa: E402
 
 EXPERIMENTS = ["svm", "random_forest", "knn", "logistic_regression", "gradient_boosting"]
 POINTS = 100
-LOAD_EVERYTHING = "import pymongo, sys; d = pymongo.MongoClient(sys.argv[1])[sys.argv[2]]; list(d.runs.find()); list(d.metrics.find())"
+LOAD_EVERYTHING = (
+    "import pymongo, sys; d = pymongo.MongoClient(sys.argv[1])[sys.argv[2]]; "
+    "list(d.runs.find()); list(d.metrics.find())"
+)
 
 
 def write_runs(database: pymongo.database.Database, count: int) -> None:
@@ -47,30 +50,76 @@ def write_runs(database: pymongo.database.Database, count: int) -> None:
             experiment = EXPERIMENTS[i % len(EXPERIMENTS)]
             C, depth = 10 ** rng.uniform(-2, 2), rng.randint(2, 16)
             values = [0.5 + 0.4 * (1 - 0.97**step) + rng.gauss(0, 0.01) for step in range(POINTS)]
-            info = {"data_version": "a" * 32, "git_commit": "0123456789ab",
-                    "summary": {"val_accuracy": {"best": max(values), "last": values[-1], "min": min(values),
-                                                 "max": max(values), "steps": POINTS}}}  # fmt: skip
+            info = {
+                "data_version": "a" * 32,
+                "git_commit": "0123456789ab",
+                "summary": {
+                    "val_accuracy": {
+                        "best": max(values),
+                        "last": values[-1],
+                        "min": min(values),
+                        "max": max(values),
+                        "steps": POINTS,
+                    }
+                },
+            }
             if i <= 2 * study_size:
                 experiment = "svm" if i <= study_size else "random_forest"
-                info.update(study=f"{experiment}-study", trial=(i - 1) % study_size, engine="optuna",
-                            objective={"metrics": ["val_accuracy"], "directions": ["maximize"]},
-                            params=["C"] if experiment == "svm" else ["max_depth"])  # fmt: skip
+                info.update(
+                    study=f"{experiment}-study",
+                    trial=(i - 1) % study_size,
+                    engine="optuna",
+                    objective={"metrics": ["val_accuracy"], "directions": ["maximize"]},
+                    params=["C"] if experiment == "svm" else ["max_depth"],
+                )
             status = "COMPLETED" if rng.random() > 0.05 else "FAILED"
-            runs.append({
-                "_id": i, "experiment": {"name": experiment}, "status": status, "result": values[-1],
-                "start_time": now + dt.timedelta(minutes=i), "stop_time": now + dt.timedelta(minutes=i, seconds=30),
-                "heartbeat": now, "host": {"hostname": "vm"}, "command": "run", "captured_out": "x" * 200,
-                "config": {"C": C, "max_depth": depth, "kernel": rng.choice(["rbf", "linear"]), "seed": i},
-                "info": info,
-            })  # fmt: skip
-            metrics.append({"run_id": i, "name": "val_accuracy", "steps": list(range(POINTS)), "values": values,
-                            "timestamps": [now] * POINTS})  # fmt: skip
+            runs.append(
+                {
+                    "_id": i,
+                    "experiment": {"name": experiment},
+                    "status": status,
+                    "result": values[-1],
+                    "start_time": now + dt.timedelta(minutes=i),
+                    "stop_time": now + dt.timedelta(minutes=i, seconds=30),
+                    "heartbeat": now,
+                    "host": {"hostname": "vm"},
+                    "command": "run",
+                    "captured_out": "x" * 200,
+                    "config": {"C": C, "max_depth": depth, "kernel": rng.choice(["rbf", "linear"]), "seed": i},
+                    "info": info,
+                }
+            )
+            metrics.append(
+                {
+                    "run_id": i,
+                    "name": "val_accuracy",
+                    "steps": list(range(POINTS)),
+                    "values": values,
+                    "timestamps": [now] * POINTS,
+                }
+            )
         database.runs.insert_many(runs)
         database.metrics.insert_many(metrics)
-    database.runs.update_one({"_id": count}, {"$set": {"experiment.name": "stack", "status": "COMPLETED", "info": {
-        "held_out": {"base": {"run1-svm": 0.91, "run2-knn": 0.9}, "ensemble": 0.93, "best_single": "run1-svm"},
-        "verdict": "ensemble beats the best single learner", "meta_learner": "logistic_regression",
-        "ensemble_data": {"layer-1/run1-svm": {"score-m": 0.9}}, "source_runs": [1, 2]}}})  # fmt: skip
+    database.runs.update_one(
+        {"_id": count},
+        {
+            "$set": {
+                "experiment.name": "stack",
+                "status": "COMPLETED",
+                "info": {
+                    "held_out": {
+                        "base": {"run1-svm": 0.91, "run2-knn": 0.9},
+                        "ensemble": 0.93,
+                        "best_single": "run1-svm",
+                    },
+                    "verdict": "ensemble beats the best single learner",
+                    "meta_learner": "logistic_regression",
+                    "ensemble_data": {"layer-1/run1-svm": {"score-m": 0.9}},
+                    "source_runs": [1, 2],
+                },
+            }
+        },
+    )
     database.metrics.create_index([("run_id", 1), ("name", 1)])
 
 
@@ -105,17 +154,37 @@ def main() -> None:
                     "export csv": [tunelab, "export", "--format", "csv"],
                     "baseline": [sys.executable, "-c", LOAD_EVERYTHING, server.url, name],
                 }
-                samples = {label: [measure(cmd, env) for _ in range(args.repetitions)] for label, cmd in commands.items()}
+                samples = {
+                    label: [measure(cmd, env) for _ in range(args.repetitions)] for label, cmd in commands.items()
+                }
                 baseline = [seconds for seconds, _ in samples["baseline"]]
                 for label in ("dashboard", "export csv"):
-                    rows.append((f"tunelab {label}, {count:,} runs", [s for s, _ in samples[label]], baseline,
-                                 f"read all {count:,} runs + metrics whole"))  # fmt: skip
-                    memory.append((f"tunelab {label}, {count:,} runs", max(m for _, m in samples[label]),
-                                   max(m for _, m in samples["baseline"])))  # fmt: skip
+                    rows.append(
+                        (
+                            f"tunelab {label}, {count:,} runs",
+                            [s for s, _ in samples[label]],
+                            baseline,
+                            f"read all {count:,} runs + metrics whole",
+                        )
+                    )
+                    memory.append(
+                        (
+                            f"tunelab {label}, {count:,} runs",
+                            max(m for _, m in samples[label]),
+                            max(m for _, m in samples["baseline"]),
+                        )
+                    )
         finally:
             server.stop()
-    print_table(f"dashboards and export, {POINTS}-point metric per run (median of {args.repetitions}, whole command)", rows, unit="s")
-    print("peak resident memory (MiB): " + "; ".join(f"{label}: {mib:.0f} (baseline {base:.0f})" for label, mib, base in memory))
+    print_table(
+        f"dashboards and export, {POINTS}-point metric per run (median of {args.repetitions}, whole command)",
+        rows,
+        unit="s",
+    )
+    print(
+        "peak resident memory (MiB): "
+        + "; ".join(f"{label}: {mib:.0f} (baseline {base:.0f})" for label, mib, base in memory)
+    )
 
 
 if __name__ == "__main__":

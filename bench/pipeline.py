@@ -42,8 +42,12 @@ class Workspace:
 
     def __init__(self, path: Path, mongo_url: str) -> None:
         self.path = path
-        self.env = {**os.environ, "TUNELAB_MONGO_URL": mongo_url, "TUNELAB_PROJECT_DIR": str(path),
-                    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+        self.env = {
+            **os.environ,
+            "TUNELAB_MONGO_URL": mongo_url,
+            "TUNELAB_PROJECT_DIR": str(path),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        }
         self.fresh_state()
 
     def fresh_state(self) -> None:
@@ -97,10 +101,13 @@ def main() -> None:
                 def go() -> None:
                     project.fresh_state()
                     project(*command)
+
                 return go
 
             dvc_first = repeat(from_scratch("dvc", "repro", "--force", "-q"), args.first_repetitions)
-            stage_commands = "; ".join([*(f"tunelab pipeline {stage}" for stage in STAGES), "tunelab dashboard --out dashboards/site"])
+            stage_commands = "; ".join(
+                [*(f"tunelab pipeline {stage}" for stage in STAGES), "tunelab dashboard --out dashboards/site"]
+            )
             direct = repeat(from_scratch("bash", "-ec", stage_commands), args.first_repetitions)
             project("dvc", "repro", "-q")
             noop = repeat(lambda: project("dvc", "repro", "-q"), args.repetitions)

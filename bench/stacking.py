@@ -16,15 +16,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _bench import print_table, repeat  # noqa: E402
-
-from tunelab.ensembling.spec import EnsembleSpec  # noqa: E402
-from tunelab.ensembling.stacking import build_ensemble  # noqa: E402
 from sklearn.datasets import make_moons  # noqa: E402
 from sklearn.ensemble import RandomForestClassifier, StackingClassifier  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import accuracy_score  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.svm import SVC  # noqa: E402
+
+from tunelab.ensembling.spec import EnsembleSpec  # noqa: E402
+from tunelab.ensembling.stacking import build_ensemble  # noqa: E402
 
 SEED = 42
 
@@ -40,20 +40,36 @@ def main() -> None:
 
     rows, accuracy = [], {}
     for cores in (1, 2):
-        spec = EnsembleSpec.model_validate({
-            "base_learners": [{"runs": [1]}], "layers": [{"type": "stack", "folds": args.folds}],
-            "meta": "logistic_regression", "seed": SEED, "n_jobs": cores,
-        })  # fmt: skip
+        spec = EnsembleSpec.model_validate(
+            {
+                "base_learners": [{"runs": [1]}],
+                "layers": [{"type": "stack", "folds": args.folds}],
+                "meta": "logistic_regression",
+                "seed": SEED,
+                "n_jobs": cores,
+            }
+        )
         mlens = build_ensemble(spec, base, "logistic_regression")
         sklearn = StackingClassifier(
-            estimators=base, final_estimator=LogisticRegression(max_iter=1000, random_state=SEED),
-            cv=args.folds, n_jobs=cores,
-        )  # fmt: skip
+            estimators=base,
+            final_estimator=LogisticRegression(max_iter=1000, random_state=SEED),
+            cv=args.folds,
+            n_jobs=cores,
+        )
         mlens_times = repeat(lambda: mlens.fit(X_train, y_train), args.repetitions)
         sklearn_times = repeat(lambda: sklearn.fit(X_train, y_train), args.repetitions)
-        accuracy[cores] = (accuracy_score(y_test, mlens.predict(X_test)), accuracy_score(y_test, sklearn.predict(X_test)))
-        rows.append((f"mlens stack (tunelab), {cores} core(s)", mlens_times, sklearn_times,
-                     f"scikit-learn StackingClassifier, {cores} core(s)"))  # fmt: skip
+        accuracy[cores] = (
+            accuracy_score(y_test, mlens.predict(X_test)),
+            accuracy_score(y_test, sklearn.predict(X_test)),
+        )
+        rows.append(
+            (
+                f"mlens stack (tunelab), {cores} core(s)",
+                mlens_times,
+                sklearn_times,
+                f"scikit-learn StackingClassifier, {cores} core(s)",
+            )
+        )
     print_table(f"fit time, {args.folds} folds, make_moons(10000) (median of {args.repetitions})", rows, unit="s")
     for cores, (mlens_accuracy, sklearn_accuracy) in accuracy.items():
         print(f"held-out accuracy, {cores} core(s): mlens {mlens_accuracy:.4f}, scikit-learn {sklearn_accuracy:.4f}")

@@ -18,7 +18,7 @@ import statistics
 import sys
 import tempfile
 import textwrap
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -101,8 +101,9 @@ def run_benchmarks(project: Path, url: str, args: argparse.Namespace) -> None:
 
     def insert_raw():
         now = datetime.now(UTC)
-        raw.insert_many([{"run_id": 0, "name": "value", "step": s, "value": s * 0.5, "timestamp": now}
-                         for s in range(args.points)])
+        raw.insert_many(
+            [{"run_id": 0, "name": "value", "step": s, "value": s * 0.5, "timestamp": now} for s in range(args.points)]
+        )
 
     def tracked_points():
         run = ex.run(config_updates={"points": args.points})

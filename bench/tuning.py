@@ -98,9 +98,11 @@ def write_spec(directory: Path, name: str, **spec) -> Path:
 
 def use_project(project: Path, url: str, state: Path) -> Settings:
     os.environ.update(
-        TUNELAB_PROJECT_DIR=str(project), TUNELAB_MONGO_URL=url, TUNELAB_DB_NAME="bench",
+        TUNELAB_PROJECT_DIR=str(project),
+        TUNELAB_MONGO_URL=url,
+        TUNELAB_DB_NAME="bench",
         TUNELAB_STATE_DIR=str(state),
-    )  # fmt: skip
+    )
     return load_settings()
 
 
@@ -109,8 +111,9 @@ def bench_overhead(project: Path, url: str, tmp: Path, args) -> None:
     space = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
     tracked, raw = [], []
     for rep in range(args.repetitions):
-        spec_path = write_spec(tmp, f"overhead-{rep}", experiment="noop", metric="result", space=space,
-                               budget={"n_trials": args.trials})  # fmt: skip
+        spec_path = write_spec(
+            tmp, f"overhead-{rep}", experiment="noop", metric="result", space=space, budget={"n_trials": args.trials}
+        )
         spec = load_search_spec(settings, spec_path)
         optuna_engine.open_study(spec, open_storage(settings))
         tracked += [t / args.trials for t in repeat(lambda: optuna_engine.run_worker(settings, spec, None, 0), 1)]
@@ -118,8 +121,10 @@ def bench_overhead(project: Path, url: str, tmp: Path, args) -> None:
         journal = tmp / f"raw-{rep}.log"
         storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
         study = optuna.create_study(storage=storage, sampler=optuna.samplers.TPESampler(seed=0))
-        raw += [t / args.trials for t in
-                repeat(lambda: study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=args.trials), 1)]
+        raw += [
+            t / args.trials
+            for t in repeat(lambda: study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=args.trials), 1)
+        ]
     print_table(
         f"per trial, trivial objective, {args.trials} trials (median of {args.repetitions})",
         [("tunelab trial (tracked Sacred run, journal)", tracked, raw, "raw Optuna, journal file")],
@@ -132,16 +137,27 @@ def bench_workers(project: Path, url: str, tmp: Path, args) -> None:
     times: dict[int, list[float]] = {1: [], 2: []}
     for rep in range(args.repetitions):
         for workers in (1, 2):
-            spec_path = write_spec(tmp, f"workers-{workers}-{rep}", experiment="burn", metric="result",
-                                   space=space, budget={"n_trials": args.cpu_trials})  # fmt: skip
-            times[workers] += repeat(lambda: run_search(settings, prepare_search(settings, spec_path, None, workers)), 1)
+            spec_path = write_spec(
+                tmp,
+                f"workers-{workers}-{rep}",
+                experiment="burn",
+                metric="result",
+                space=space,
+                budget={"n_trials": args.cpu_trials},
+            )
+            times[workers] += repeat(
+                lambda: run_search(settings, prepare_search(settings, spec_path, None, workers)), 1
+            )
     print_table(
         f"{args.cpu_trials} CPU-bound trials of {args.work} s, whole search (median of {args.repetitions})",
         [("--workers 2", times[2], times[1], "--workers 1")],
         unit="s",
     )
     speedup = statistics.median(times[1]) / statistics.median(times[2])
-    print(f"speed-up of --workers 2 over --workers 1: {speedup:.2f}× (target ≥ 1.8× on 2 cores; {os.cpu_count()} CPUs here)")
+    print(
+        f"speed-up of --workers 2 over --workers 1: {speedup:.2f}× "
+        f"(target ≥ 1.8× on 2 cores; {os.cpu_count()} CPUs here)"
+    )
 
 
 def search_epochs(settings: Settings, study: str, target: float) -> tuple[int | None, int, float, int]:
@@ -163,20 +179,38 @@ def bench_epochs(url: str, tmp: Path, args) -> None:
     base = json.loads((REPO / "configs" / "search" / "mlp_hyperband.json").read_text())
     rows: dict[str, list[tuple]] = {"kt-hyperband": [], "optuna-hyperband": [], "kt-random": []}
     for seed in range(args.repetitions):
-        hyperband = write_spec(tmp, f"kt-hyperband-{seed}", **{**base, "seed": seed,
-                               "budget": {"max_epochs": args.max_epochs, "factor": 3}})  # fmt: skip
+        hyperband = write_spec(
+            tmp,
+            f"kt-hyperband-{seed}",
+            **{**base, "seed": seed, "budget": {"max_epochs": args.max_epochs, "factor": 3}},
+        )
         run_search(settings, prepare_search(settings, hyperband))
         rows["kt-hyperband"].append(search_epochs(settings, f"kt-hyperband-{seed}", args.target))
         n_trials = rows["kt-hyperband"][-1][3]
         space = {**base["space"], "epochs": args.max_epochs}
-        random = write_spec(tmp, f"kt-random-{seed}", **{**base, "seed": seed, "algorithm": "random",
-                            "space": space, "budget": {"n_trials": n_trials}})  # fmt: skip
+        random = write_spec(
+            tmp,
+            f"kt-random-{seed}",
+            **{**base, "seed": seed, "algorithm": "random", "space": space, "budget": {"n_trials": n_trials}},
+        )
         run_search(settings, prepare_search(settings, random))
         rows["kt-random"].append(search_epochs(settings, f"kt-random-{seed}", args.target))
-        pruned = write_spec(tmp, f"optuna-hyperband-{seed}", **{**base, "seed": seed, "engine": "optuna",
-                            "algorithm": "tpe", "space": space, "budget": {"n_trials": n_trials},
-                            "pruner": {"name": "hyperband", "options": {"min_resource": 1,
-                                       "max_resource": args.max_epochs, "reduction_factor": 3}}})  # fmt: skip
+        pruned = write_spec(
+            tmp,
+            f"optuna-hyperband-{seed}",
+            **{
+                **base,
+                "seed": seed,
+                "engine": "optuna",
+                "algorithm": "tpe",
+                "space": space,
+                "budget": {"n_trials": n_trials},
+                "pruner": {
+                    "name": "hyperband",
+                    "options": {"min_resource": 1, "max_resource": args.max_epochs, "reduction_factor": 3},
+                },
+            },
+        )
         run_search(settings, prepare_search(settings, pruned))
         rows["optuna-hyperband"].append(search_epochs(settings, f"optuna-hyperband-{seed}", args.target))
 
@@ -186,19 +220,33 @@ def bench_epochs(url: str, tmp: Path, args) -> None:
 
     random_first = median([r[0] for r in rows["kt-random"]])
     random_total = median([r[1] for r in rows["kt-random"]])
-    table = Table(title=f"digits MLP, max {args.max_epochs} epochs a trial, target val_accuracy {args.target} "
-                        f"(median over {args.repetitions} seeds)")  # fmt: skip
-    for column in ("search", "trials", "epochs to target", "ratio vs random", "epochs in all", "ratio vs random",
-                   "best val_accuracy", "reached target"):  # fmt: skip
+    table = Table(
+        title=f"digits MLP, max {args.max_epochs} epochs a trial, target val_accuracy {args.target} "
+        f"(median over {args.repetitions} seeds)"
+    )
+    for column in (
+        "search",
+        "trials",
+        "epochs to target",
+        "ratio vs random",
+        "epochs in all",
+        "ratio vs random",
+        "best val_accuracy",
+        "reached target",
+    ):
         table.add_column(column)
     for name, results in rows.items():
         first, total = median([r[0] for r in results]), median([r[1] for r in results])
         table.add_row(
-            name, str(median([r[3] for r in results])), "never" if first is None else f"{first:g}",
+            name,
+            str(median([r[3] for r in results])),
+            "never" if first is None else f"{first:g}",
             f"{random_first / first:.2f}× fewer" if first and random_first else "",
-            f"{total:g}", f"{random_total / total:.2f}× fewer",
-            f"{median([r[2] for r in results]):.4f}", f"{sum(r[0] is not None for r in results)}/{len(results)}",
-        )  # fmt: skip
+            f"{total:g}",
+            f"{random_total / total:.2f}× fewer",
+            f"{median([r[2] for r in results]):.4f}",
+            f"{sum(r[0] is not None for r in results)}/{len(results)}",
+        )
     Console(width=160).print(table)
 
 

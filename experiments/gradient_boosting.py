@@ -22,16 +22,19 @@ ex = TrackedExperiment("gradient_boosting", Config)
 def make_estimator(n_estimators, learning_rate, max_depth, subsample, seed, **_):
     """The unfitted model a run with this config trains (``tunelab stack`` rebuilds learners with it)."""
     return GradientBoostingClassifier(
-        n_estimators=n_estimators, learning_rate=learning_rate, max_depth=max_depth,
-        subsample=subsample, random_state=seed,
-    )  # fmt: skip
+        n_estimators=n_estimators,
+        learning_rate=learning_rate,
+        max_depth=max_depth,
+        subsample=subsample,
+        random_state=seed,
+    )
 
 
 @ex.main
 def run(_config, test_size, seed):
     X_train, X_test, y_train, y_test = split(ex.load_data("breast_cancer"), test_size, seed)
     model = make_estimator(**_config).fit(X_train, y_train)
-    for stage, (loss, y_pred) in enumerate(zip(model.train_score_, model.staged_predict(X_test)), start=1):
+    for stage, (loss, y_pred) in enumerate(zip(model.train_score_, model.staged_predict(X_test), strict=True), start=1):
         ex.log_scalar("train_loss", float(loss), stage)
         ex.log_scalar("test_accuracy", float(accuracy_score(y_test, y_pred)), stage)
     ex.log_scalar("train_accuracy", float(model.score(X_train, y_train)))

@@ -35,16 +35,19 @@ ex = TrackedExperiment("mlp", Config)
 
 
 @ex.capture
-def build_model(num_units_first_layer, num_units_second_layer, dropout_first_layer,
-                dropout_second_layer, learning_rate, n_features):
-    model = keras.Sequential([
-        keras.Input(shape=(n_features,)),
-        keras.layers.Dense(num_units_first_layer, activation="relu"),
-        keras.layers.Dropout(dropout_first_layer),
-        keras.layers.Dense(num_units_second_layer, activation="relu"),
-        keras.layers.Dropout(dropout_second_layer),
-        keras.layers.Dense(NUM_CLASSES, activation="softmax"),
-    ])  # fmt: skip
+def build_model(
+    num_units_first_layer, num_units_second_layer, dropout_first_layer, dropout_second_layer, learning_rate, n_features
+):
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(n_features,)),
+            keras.layers.Dense(num_units_first_layer, activation="relu"),
+            keras.layers.Dropout(dropout_first_layer),
+            keras.layers.Dense(num_units_second_layer, activation="relu"),
+            keras.layers.Dropout(dropout_second_layer),
+            keras.layers.Dense(NUM_CLASSES, activation="softmax"),
+        ]
+    )
     model.compile(
         loss="sparse_categorical_crossentropy",
         optimizer=keras.optimizers.RMSprop(learning_rate=learning_rate),
@@ -68,8 +71,16 @@ def run(batch_size, epochs, test_size, warm_start_run, initial_epoch, seed):
         model = build_model(n_features=X_train.shape[1])
     else:
         model = keras.models.load_model(ex.load_artifact(warm_start_run, "model.keras"))
-    model.fit(X_train, y_train, batch_size=batch_size, epochs=epochs, initial_epoch=initial_epoch, verbose=0,
-              validation_data=(X_test, y_test), callbacks=[LogMetrics()])
+    model.fit(
+        X_train,
+        y_train,
+        batch_size=batch_size,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        verbose=0,
+        validation_data=(X_test, y_test),
+        callbacks=[LogMetrics()],
+    )
     _, accuracy = model.evaluate(X_test, y_test, verbose=0)
     ex.save_model(model, "model.keras")
     return float(accuracy)

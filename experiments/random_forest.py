@@ -23,9 +23,13 @@ ex = TrackedExperiment("random_forest", Config)
 def make_estimator(n_estimators, max_depth, min_samples_leaf, max_features, seed, **_):
     """The unfitted model a run with this config trains (``tunelab stack`` rebuilds learners with it)."""
     return RandomForestClassifier(
-        n_estimators=n_estimators, max_depth=max_depth, min_samples_leaf=min_samples_leaf,
-        max_features=max_features, random_state=seed, n_jobs=1,
-    )  # fmt: skip
+        n_estimators=n_estimators,
+        max_depth=max_depth,
+        min_samples_leaf=min_samples_leaf,
+        max_features=max_features,
+        random_state=seed,
+        n_jobs=1,
+    )
 
 
 @ex.main

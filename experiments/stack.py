@@ -11,9 +11,9 @@ import json
 from pydantic import Field
 from sklearn.model_selection import train_test_split
 
-from tunelab.ensembling.spec import EnsembleSpec
 from tunelab.ensembling import stacking
 from tunelab.ensembling.sources import SourceRun, rebuild, run_sources
+from tunelab.ensembling.spec import EnsembleSpec
 from tunelab.settings import load_settings
 from tunelab.tracking import TrackedExperiment
 
@@ -47,10 +47,11 @@ def run(_config, select_meta, seed):
         source_runs=config["source_runs"],
         ensemble_data=result.layer_table,
         held_out={"base": result.base_scores, "ensemble": result.ensemble_score, "best_single": best_name},
-        verdict="ensemble beats the best single learner" if result.beats_best_single
+        verdict="ensemble beats the best single learner"
+        if result.beats_best_single
         else "ensemble does not beat the best single learner",
         meta_learner=meta,
-    )  # fmt: skip
+    )
     ex.log_scalar("ensemble_held_out", result.ensemble_score)
     ex.log_scalar("best_single_held_out", best_score)
     ex.log_scalar("fit_seconds", result.fit_seconds)
@@ -60,8 +61,10 @@ def run(_config, select_meta, seed):
 
 def select_meta_learner(spec, base, X_train, y_train):
     winner, results = stacking.select_meta(spec, base, X_train, y_train)
-    table = {str(name): {k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in row.items()}
-             for name, row in results.iterrows()}  # fmt: skip
+    table = {
+        str(name): {k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in row.items()}
+        for name, row in results.iterrows()
+    }
     return winner, table
 
 

@@ -21,11 +21,20 @@ from tunelab.settings import Settings, load_settings
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; scripts/test installs it
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--virtual-time-budget=20000", "--window-size=1600,1000",
-    "--enable-logging=stderr", "--v=0",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--virtual-time-budget=20000",
+    "--window-size=1600,1000",
+    "--enable-logging=stderr",
+    "--v=0",
+]
 TEST_PROJECT = Path(__file__).resolve().parent / "project"
 
 
@@ -56,8 +65,12 @@ class TunelabEnv:
         env = {**self.env, "TUNELAB_PROJECT_DIR": str(project)}
         return subprocess.run(
             [sys.executable, "-m", "tunelab", *args],
-            cwd=project, env=env, capture_output=True, text=True, timeout=timeout,
-        )  # fmt: skip
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def python_command(self) -> list[str]:
         return [sys.executable]
@@ -115,8 +128,11 @@ def chromium(tmp_path):
         shutil.rmtree(profile, ignore_errors=True)
         result = subprocess.run(
             [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *action, url],
-            capture_output=True, text=True, timeout=120, cwd=tmp_path,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
         assert result.returncode == 0, result.stderr[-2000:]
         return BrowsedPage(result.stdout, [line for line in result.stderr.splitlines() if ":CONSOLE" in line])
 

@@ -57,9 +57,13 @@ def spawn(command: Sequence[str], log_file: Path, env: Mapping[str, str] | None 
     """Start ``command`` in its own session (it outlives the caller), output appended to ``log_file``."""
     with open(log_file, "ab") as log:
         return subprocess.Popen(
-            list(command), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env=dict(env) if env is not None else None, start_new_session=True,
-        )  # fmt: skip
+            list(command),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(env) if env is not None else None,
+            start_new_session=True,
+        )
 
 
 def wait_until(condition: Callable[[], bool], timeout: float) -> bool:

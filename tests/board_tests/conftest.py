@@ -25,7 +25,7 @@ def listening_address(port: int) -> str:
         local, state = line.split()[1], line.split()[3]
         address, port_hex = local.split(":")
         if int(port_hex, 16) == port and state == "0A":
-            return ".".join(str(int(address[i:i + 2], 16)) for i in (6, 4, 2, 0))
+            return ".".join(str(int(address[i : i + 2], 16)) for i in (6, 4, 2, 0))
     raise AssertionError(f"nothing listens on port {port}")
 
 

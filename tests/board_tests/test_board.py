@@ -21,9 +21,14 @@ pytestmark = pytest.mark.slow
 def small_batch(tunelab_env):
     """Three runs: two scikit-learn runs and a 2-epoch Keras run."""
     result = tunelab_env.cli(
-        "batch", "configs/batch/svm_c10.json", "configs/batch/gradient_boosting_fast.json",
-        "configs/batch/mlp_small.json", "--set", "seed=3", timeout=300,
-    )  # fmt: skip
+        "batch",
+        "configs/batch/svm_c10.json",
+        "configs/batch/gradient_boosting_fast.json",
+        "configs/batch/mlp_small.json",
+        "--set",
+        "seed=3",
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     return {run["experiment"]["name"]: run for run in tunelab_env.database.runs.find()}
 
@@ -35,7 +40,9 @@ def test_rest_api_serves_every_run_with_summary_columns_and_keras_metrics(tunela
     api = f"http://127.0.0.1:{port}/{db_name}/api/v1"
 
     assert get(f"{api}/Runs/count")["count"] == 3
-    runs = get(f"{api}/Runs?select=_id,status,config,info.summary,info.data_version,info.git_commit&sort_by=_id&order_by=1")
+    runs = get(
+        f"{api}/Runs?select=_id,status,config,info.summary,info.data_version,info.git_commit&sort_by=_id&order_by=1"
+    )
     assert [run["status"] for run in runs] == ["COMPLETED"] * 3
     by_id = {run["_id"]: run for run in runs}
     page = get(f"{api}/Runs?select=_id,status,duration&sort_by=_id&order_by=-1&limit=2")  # sorted, paged first
@@ -83,7 +90,9 @@ def test_auth_protects_the_api(tunelab_env, start_board):
 
 def test_several_databases_on_one_board(tunelab_env, start_board):
     other = f"{tunelab_env.settings.db_name}_b"
-    tunelab_env.database.client[other]["runs"].insert_one({"_id": 1, "status": "COMPLETED", "experiment": {"name": "x"}})
+    tunelab_env.database.client[other]["runs"].insert_one(
+        {"_id": 1, "status": "COMPLETED", "experiment": {"name": "x"}}
+    )
     port, result = start_board("--db", tunelab_env.settings.db_name, "--db", other)
     assert get(f"http://127.0.0.1:{port}/{tunelab_env.settings.db_name}/api/v1/Runs/count")["count"] == 0
     assert get(f"http://127.0.0.1:{port}/{other}/api/v1/Runs/count")["count"] == 1
@@ -118,7 +127,9 @@ def test_no_npm_registry_and_no_cache_is_one_line(tunelab_env, tmp_path):
     result = tunelab_env.cli("board", "--port", str(free_port()), timeout=300)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert "cannot install Omniboard 2.16.1 with npm: npm cannot reach its registry http://127.0.0.1:9/" in result.stderr
+    assert (
+        "cannot install Omniboard 2.16.1 with npm: npm cannot reach its registry http://127.0.0.1:9/" in result.stderr
+    )
 
 
 def test_docker_compose_file():

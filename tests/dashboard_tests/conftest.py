@@ -27,15 +27,23 @@ def records(mongo_url, tmp_path_factory) -> TunelabEnv:
         env = _tunelab_env(monkeypatch, tmp_path, mongo_url, REPO)
         done = env.cli("batch", *(f"configs/batch/{name}.json" for name in BATCH), "--workers", "2", timeout=300)
         assert done.returncode == 0, done.stderr
-        svm = small_spec(tmp_path, "svm", study_name="svm-demo", algorithm="random", algorithm_options={},
-                         budget={"n_trials": 6})  # fmt: skip
-        boosting = small_spec(tmp_path, "gradient_boosting", study_name="boosting-demo", budget={"n_trials": 6},
-                              pruner={"name": "median", "options": {"n_startup_trials": 2, "n_warmup_steps": 2}})  # fmt: skip
+        svm = small_spec(
+            tmp_path, "svm", study_name="svm-demo", algorithm="random", algorithm_options={}, budget={"n_trials": 6}
+        )
+        boosting = small_spec(
+            tmp_path,
+            "gradient_boosting",
+            study_name="boosting-demo",
+            budget={"n_trials": 6},
+            pruner={"name": "median", "options": {"n_startup_trials": 2, "n_warmup_steps": 2}},
+        )
         for spec in (svm, boosting):
             done = env.cli("tune", spec, "--workers", "2", timeout=300)
             assert done.returncode == 0, done.stderr
         ensemble = tmp_path / "ensemble.json"
-        ensemble.write_text(json.dumps({"base_learners": [{"study": "svm-demo", "top": 2}], "layers": [{"folds": 2}], "n_jobs": 1}))
+        ensemble.write_text(
+            json.dumps({"base_learners": [{"study": "svm-demo", "top": 2}], "layers": [{"folds": 2}], "n_jobs": 1})
+        )
         done = env.cli("stack", str(ensemble), timeout=300)
         assert done.returncode == 0, done.stderr
         yield env

@@ -63,7 +63,9 @@ def test_every_page_is_written_valid_and_offline(records, site):
     for page in site.glob("*.html"):
         text = page.read_text()
         assert_valid_html(text)
-        assert not re.search(r"""<script[^>]+src=["']?(https?:)?//""", text), f"{page.name} loads a script from the network"
+        assert not re.search(r"""<script[^>]+src=["']?(https?:)?//""", text), (
+            f"{page.name} loads a script from the network"
+        )
     assert (site / "plotly.min.js").stat().st_size > 1_000_000
 
 
@@ -84,7 +86,9 @@ def test_pages_load_in_chromium_with_the_expected_runs_and_traces(records, site,
             assert counts == [runs.count_documents({"info.study": name})]
 
     boosting = chromium((site / "experiment-gradient_boosting.html").as_uri(), "--dump-dom").dom
-    finished = [r for r in runs.find({"experiment.name": "gradient_boosting"}, {"result": 1}) if r.get("result") is not None]
+    finished = [
+        r for r in runs.find({"experiment.name": "gradient_boosting"}, {"result": 1}) if r.get("result") is not None
+    ]
     scored = sorted(finished, key=lambda r: -r["result"])[:10]
     curves = records.database.metrics.count_documents({"run_id": {"$in": [r["_id"] for r in scored]}})
     assert boosting.count('class="trace scatter') == curves >= 4  # one trace per run and metric
@@ -103,8 +107,10 @@ def test_a_query_restricts_every_page(records, tmp_path):
 
 def test_compare_lists_exactly_the_differing_keys(records, tmp_path):
     runs = records.database.runs
-    first, second = (runs.find_one({"experiment.name": "svm", "info.study": {"$exists": False}, "config.kernel": k})
-                     for k in ("rbf", "linear"))  # fmt: skip
+    first, second = (
+        runs.find_one({"experiment.name": "svm", "info.study": {"$exists": False}, "config.kernel": k})
+        for k in ("rbf", "linear")
+    )
     differing = sorted(k for k in first["config"] if first["config"][k] != second["config"][k])
     page = tmp_path / "compare.html"
     done = records.cli("compare", str(first["_id"]), str(second["_id"]), "--html", str(page))
@@ -131,13 +137,16 @@ def test_export_round_trips_through_pandas(records, fmt):
         assert row["status"] == run["status"] and row["data_version"] == run["info"]["data_version"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["dashboard", "--where", "config.C"], "error: query term 'config.C': expected FIELD OP VALUE"),
-    (["export", "--query", "colour=red"], "error: query term 'colour=red': unknown field 'colour'"),
-    (["export", "--format", "xml"], "error: --format xml: expected csv or json"),
-    (["compare", "1", "99999"], "error: run 99999 does not exist"),
-    (["compare", "1"], "error: compare needs at least two run ids"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["dashboard", "--where", "config.C"], "error: query term 'config.C': expected FIELD OP VALUE"),
+        (["export", "--query", "colour=red"], "error: query term 'colour=red': unknown field 'colour'"),
+        (["export", "--format", "xml"], "error: --format xml: expected csv or json"),
+        (["compare", "1", "99999"], "error: run 99999 does not exist"),
+        (["compare", "1"], "error: compare needs at least two run ids"),
+    ],
+)
 def test_bad_input_is_one_line(records, args, message):
     done = records.cli(*args)
     assert done.returncode == 2 and done.stderr.startswith(message) and len(done.stderr.splitlines()) == 1, done.stderr

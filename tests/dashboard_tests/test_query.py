@@ -13,25 +13,37 @@ from tunelab.errors import TunelabError
 
 def test_terms_and_shorthands():
     terms = parse_terms('experiment=svm status=COMPLETED "config.kernel=rbf"', ["config.C>1", "since=2026-11-01"])
-    assert run_filter(terms) == {"$and": [
-        {"experiment.name": {"$eq": "svm"}}, {"status": {"$eq": "COMPLETED"}}, {"config.kernel": {"$eq": "rbf"}},
-        {"config.C": {"$gt": 1}}, {"start_time": {"$gte": dt.datetime(2026, 11, 1)}},
-    ]}  # fmt: skip
-    assert run_filter(["study~^svm", "id<=10", "tag=baseline"]) == {"$and": [
-        {"info.study": {"$regex": "^svm"}}, {"_id": {"$lte": 10}}, {"omniboard.tags": {"$eq": "baseline"}},
-    ]}  # fmt: skip
+    assert run_filter(terms) == {
+        "$and": [
+            {"experiment.name": {"$eq": "svm"}},
+            {"status": {"$eq": "COMPLETED"}},
+            {"config.kernel": {"$eq": "rbf"}},
+            {"config.C": {"$gt": 1}},
+            {"start_time": {"$gte": dt.datetime(2026, 11, 1)}},
+        ]
+    }
+    assert run_filter(["study~^svm", "id<=10", "tag=baseline"]) == {
+        "$and": [
+            {"info.study": {"$regex": "^svm"}},
+            {"_id": {"$lte": 10}},
+            {"omniboard.tags": {"$eq": "baseline"}},
+        ]
+    }
     assert run_filter([]) == {}
 
 
-@pytest.mark.parametrize("term, message", [
-    ("config.C", "expected FIELD OP VALUE"),
-    ("config.C>", "expected FIELD OP VALUE"),
-    ("colour=red", "unknown field 'colour'"),
-    ("status=DONE", "unknown status 'DONE'"),
-    ("since=yesterday", "'yesterday' is not an ISO date"),
-    ("since>2026-01-01", "since takes '='"),
-    ("experiment~([", "bad regular expression"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "term, message",
+    [
+        ("config.C", "expected FIELD OP VALUE"),
+        ("config.C>", "expected FIELD OP VALUE"),
+        ("colour=red", "unknown field 'colour'"),
+        ("status=DONE", "unknown status 'DONE'"),
+        ("since=yesterday", "'yesterday' is not an ISO date"),
+        ("since>2026-01-01", "since takes '='"),
+        ("experiment~([", "bad regular expression"),
+    ],
+)
 def test_bad_terms(term, message):
     with pytest.raises(TunelabError, match=message) as error:
         run_filter([term])

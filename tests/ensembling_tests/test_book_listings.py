@@ -60,9 +60,13 @@ def test_evaluator_with_preprocessing_cases(moons):
 
     evaluator = Evaluator(scorer=make_scorer(accuracy_score, greater_is_better=True), cv=3, random_state=SEED)
     evaluator.fit(
-        X_train[:3000], y_train[:3000], [("gnb", GaussianNB()), ("knn", KNeighborsClassifier())],
-        {"knn": {"n_neighbors": randint(2, 20)}}, preprocessing={"none": [], "sc": [StandardScaler()]}, n_iter=3,
-    )  # fmt: skip
+        X_train[:3000],
+        y_train[:3000],
+        [("gnb", GaussianNB()), ("knn", KNeighborsClassifier())],
+        {"knn": {"n_neighbors": randint(2, 20)}},
+        preprocessing={"none": [], "sc": [StandardScaler()]},
+        n_iter=3,
+    )
     results = DataFrame(evaluator.results)  # as the book shows it
     assert len(results) == 4  # 2 learners x 2 preprocessing cases
     assert results["test_score-m"].min() > 0.8
@@ -75,11 +79,17 @@ def test_sequential_ensemble_as_a_preprocessing_case(moons):
     classes = SequentialEnsemble(model_selection=True, random_state=SEED).add("blend", base_learners, proba=False)
     evaluator = Evaluator(scorer=make_scorer(accuracy_score), random_state=SEED, cv=2)
     evaluator.fit(
-        X_train[:3000], y_train[:3000], [SVC(random_state=SEED), ("rf", RandomForestClassifier(random_state=SEED))],
-        {"svc": {"C": uniform(0, 10)}, "class.rf": {"max_depth": randint(2, 10)},
-         "proba.rf": {"max_depth": randint(2, 10), "max_features": uniform(0.5, 0.5)}},
-        preprocessing={"proba": [("layer-1", proba)], "class": [("layer-1", classes)]}, n_iter=2,
-    )  # fmt: skip
+        X_train[:3000],
+        y_train[:3000],
+        [SVC(random_state=SEED), ("rf", RandomForestClassifier(random_state=SEED))],
+        {
+            "svc": {"C": uniform(0, 10)},
+            "class.rf": {"max_depth": randint(2, 10)},
+            "proba.rf": {"max_depth": randint(2, 10), "max_features": uniform(0.5, 0.5)},
+        },
+        preprocessing={"proba": [("layer-1", proba)], "class": [("layer-1", classes)]},
+        n_iter=2,
+    )
     results = DataFrame(evaluator.results)
     assert len(results) == 4  # {proba, class} x {svc, rf}
     assert results["test_score-m"].min() > 0.8

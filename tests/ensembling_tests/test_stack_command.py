@@ -42,9 +42,12 @@ def test_a_stack_run_links_back_to_its_sources(tunelab_env, svm_study, tmp_path)
     extra_id = tunelab_env.database.runs.find_one({"experiment.name": "logistic_regression"})["_id"]
     assert extra.returncode == 0
     spec = write(
-        tmp_path, base_learners=[{"study": svm_study, "top": 2}, {"runs": [extra_id]}],
-        layers=[{"type": "stack", "folds": 2}], meta=["logistic_regression", "naive_bayes"], n_jobs=1,
-    )  # fmt: skip
+        tmp_path,
+        base_learners=[{"study": svm_study, "top": 2}, {"runs": [extra_id]}],
+        layers=[{"type": "stack", "folds": 2}],
+        meta=["logistic_regression", "naive_bayes"],
+        n_jobs=1,
+    )
     result = tunelab_env.cli("stack", spec, "--select-meta", timeout=300)
     assert result.returncode == 0, result.stderr
     run = tunelab_env.database.runs.find_one({"experiment.name": "stack"})
@@ -54,12 +57,16 @@ def test_a_stack_run_links_back_to_its_sources(tunelab_env, svm_study, tmp_path)
     for source in info["source_runs"]:
         assert tunelab_env.database.runs.find_one({"_id": source})["status"] == "COMPLETED"
         assert any(f"run{source}-" in row for row in info["ensemble_data"])
-    assert set(info["held_out"]["base"]) == {f"run{s}-{'svm' if s != extra_id else 'logistic_regression'}" for s in info["source_runs"]}
+    assert set(info["held_out"]["base"]) == {
+        f"run{s}-{'svm' if s != extra_id else 'logistic_regression'}" for s in info["source_runs"]
+    }
     assert info["meta_learner"] in ("logistic_regression", "naive_bayes") and len(info["meta_selection"]) == 2
     assert [a["name"] for a in run["artifacts"]] == ["ensemble.joblib"]
     assert run["result"] == pytest.approx(info["held_out"]["ensemble"])
     beats = info["held_out"]["ensemble"] > max(info["held_out"]["base"].values())
-    assert info["verdict"] == ("ensemble beats the best single learner" if beats else "ensemble does not beat the best single learner")
+    assert info["verdict"] == (
+        "ensemble beats the best single learner" if beats else "ensemble does not beat the best single learner"
+    )
     assert info["verdict"] in result.stdout
 
 
@@ -67,8 +74,14 @@ def test_a_stack_run_links_back_to_its_sources(tunelab_env, svm_study, tmp_path)
     ("spec", "message"),
     [
         ({"base_learners": [{"study": "nope", "top": 1}]}, "key 'base_learners.0': no study 'nope'"),
-        ({"base_learners": [{"study": "svm-small", "top": 50}]}, "top 50 asked, but study 'svm-small' has 5 complete trial(s)"),
-        ({"base_learners": [{"runs": [1]}], "layers": [{"type": "pile"}]}, "key 'layers.0.type': Input should be 'stack', 'blend' or 'subset', got 'pile'"),
+        (
+            {"base_learners": [{"study": "svm-small", "top": 50}]},
+            "top 50 asked, but study 'svm-small' has 5 complete trial(s)",
+        ),
+        (
+            {"base_learners": [{"runs": [1]}], "layers": [{"type": "pile"}]},
+            "key 'layers.0.type': Input should be 'stack', 'blend' or 'subset', got 'pile'",
+        ),
         ({"base_learners": [{"runs": [999]}]}, "run 999 does not exist"),
         ({"base_learners": [{"runs": [1]}], "meta": "oracle"}, "key 'meta'"),
     ],

@@ -48,9 +48,13 @@ def test_ctrl_c_marks_running_runs_interrupted(test_project_env, tmp_path):
     configs = _configs(tmp_path, "slow", [{"steps": 600, "sleep_s": 0.05}] * 3)
     process = subprocess.Popen(
         [sys.executable, "-m", "tunelab", "batch", *configs, "--workers", "2"],
-        cwd=TEST_PROJECT, env={**test_project_env.env, "TUNELAB_PROJECT_DIR": str(TEST_PROJECT)},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
+        cwd=TEST_PROJECT,
+        env={**test_project_env.env, "TUNELAB_PROJECT_DIR": str(TEST_PROJECT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     runs = test_project_env.database.runs
     deadline = time.monotonic() + 60
     while runs.count_documents({"status": "RUNNING"}) < 2 and time.monotonic() < deadline:
@@ -68,9 +72,11 @@ def test_sigint_to_the_batch_process_alone_also_interrupts(test_project_env, tmp
     configs = _configs(tmp_path, "slow", [{"steps": 600, "sleep_s": 0.05}])
     process = subprocess.Popen(
         [sys.executable, "-m", "tunelab", "batch", *configs],
-        cwd=TEST_PROJECT, env={**test_project_env.env, "TUNELAB_PROJECT_DIR": str(TEST_PROJECT)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        cwd=TEST_PROJECT,
+        env={**test_project_env.env, "TUNELAB_PROJECT_DIR": str(TEST_PROJECT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     runs = test_project_env.database.runs
     deadline = time.monotonic() + 60
     while runs.count_documents({"status": "RUNNING"}) < 1 and time.monotonic() < deadline:

@@ -32,8 +32,13 @@ def test_missing_file_and_non_object(tmp_path):
 
 def test_overrides_parse_like_sacred():
     assert parse_overrides(["C=2.0", "kernel=rbf", "n=3", "flag=true", "x=None", "a.b=1"]) == {
-        "C": 2.0, "kernel": "rbf", "n": 3, "flag": True, "x": None, "a": {"b": 1},
-    }  # fmt: skip
+        "C": 2.0,
+        "kernel": "rbf",
+        "n": 3,
+        "flag": True,
+        "x": None,
+        "a": {"b": 1},
+    }
 
 
 @pytest.mark.parametrize("bad", ["C", "=1", "C x=1", "1a=2"])

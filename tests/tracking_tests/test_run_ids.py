@@ -30,4 +30,6 @@ def test_lookups_have_indexes(test_project_env):
     execute(settings, prepare_run(settings, "slow", TEST_PROJECT / "configs" / "slow.json"))
     database = test_project_env.database
     assert [("run_id", 1), ("name", 1)] in [info["key"] for info in database.metrics.index_information().values()]
-    assert [("info.study", 1), ("info.trial", 1)] in [info["key"] for info in database.runs.index_information().values()]
+    assert [("info.study", 1), ("info.trial", 1)] in [
+        info["key"] for info in database.runs.index_information().values()
+    ]

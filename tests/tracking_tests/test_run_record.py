@@ -17,7 +17,9 @@ def test_captured_output_is_what_the_run_printed(test_project_env):
     outcome = execute(settings, prepare_run(settings, "slow", assignments=["steps=3"]))
     captured = test_project_env.database.runs.find_one({"_id": outcome.run_id})["captured_out"]
     assert [line for line in captured.splitlines() if line.startswith("step")] == [
-        "step 0 done", "step 1 done", "step 2 done"
+        "step 0 done",
+        "step 1 done",
+        "step 2 done",
     ]
 
 
@@ -84,9 +86,11 @@ def test_metrics_reach_the_database_while_the_run_goes(test_project_env):
     """Sacred flushes on each heartbeat; tunelab's heartbeat is 1 s (Sacred's default is 10 s)."""
     process = subprocess.Popen(
         [*test_project_env.python_command(), "experiments/slow.py", "with", "steps=40", "sleep_s=0.1"],
-        cwd=test_project_env.settings.project_dir, env=test_project_env.env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        cwd=test_project_env.settings.project_dir,
+        env=test_project_env.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         seen = None

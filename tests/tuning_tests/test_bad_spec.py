@@ -18,7 +18,10 @@ X = {"type": "float", "low": 0.0, "high": 1.0}
         ({"space": {"x": {**X, "low": 0.9, "high": 0.1}}}, "key 'space.x': low (0.9) must be below high (0.1)"),
         ({"space": {"x": {**X, "log": True}}}, "key 'space.x': a log scale needs low > 0, got low=0.0"),
         ({"algorithm": "annealing"}, "key 'algorithm': unknown optuna algorithm 'annealing'"),
-        ({"space": {"x": {**X, "type": "real"}}}, "key 'space.x': type must be float, int, categorical or fixed, got 'real'"),
+        (
+            {"space": {"x": {**X, "type": "real"}}},
+            "key 'space.x': type must be float, int, categorical or fixed, got 'real'",
+        ),
         ({"space": {"x": {**X, "lo": 1}}}, "key 'space.x.lo': unknown key"),
         ({"space": {"y": X}}, "key 'space.y': curve has no such config key"),
         ({"space": {"x": {**X, "high": 2.0}}}, "key 'x': Input should be less than or equal to 1, got 2.0"),

@@ -22,9 +22,13 @@ pytestmark = pytest.mark.slow
 def start_tune(env, spec_path, *args) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "tunelab", "tune", str(spec_path), *args],
-        cwd=TEST_PROJECT, env={**env.env, "TUNELAB_PROJECT_DIR": str(TEST_PROJECT)},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
+        cwd=TEST_PROJECT,
+        env={**env.env, "TUNELAB_PROJECT_DIR": str(TEST_PROJECT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def finish(process: subprocess.Popen, timeout: float = 180) -> None:
@@ -43,11 +47,14 @@ def check_one_run_per_trial(env, study: optuna.Study) -> None:
     assert not [r for r in runs.values() if r["status"] == "RUNNING"]
 
 
-def test_two_commands_on_one_postgres_study_finish_exactly_n_trials(test_project_env, tmp_path, postgres_url, cleanup_studies):
+def test_two_commands_on_one_postgres_study_finish_exactly_n_trials(
+    test_project_env, tmp_path, postgres_url, cleanup_studies
+):
     spec_path = write_spec(
-        tmp_path, space={"x": {"type": "float", "low": 0.0, "high": 1.0}, "steps": 2, "sleep_s": 0.05},
+        tmp_path,
+        space={"x": {"type": "float", "low": 0.0, "high": 1.0}, "steps": 2, "sleep_s": 0.05},
         budget={"n_trials": 12},
-    )  # fmt: skip
+    )
     name = json.loads(spec_path.read_text())["study_name"]
     cleanup_studies.append(name)
     first = start_tune(test_project_env, spec_path, "--storage", postgres_url, "--workers", "2")
@@ -76,9 +83,10 @@ def test_kill_9_mid_trial_then_rerun_retries_the_trial_and_finishes(test_project
     if storage == "postgres":
         args = ["--storage", request.getfixturevalue("postgres_url")]
     spec_path = write_spec(
-        tmp_path, space={"x": {"type": "float", "low": 0.0, "high": 1.0}, "steps": 4, "sleep_s": 0.5},
+        tmp_path,
+        space={"x": {"type": "float", "low": 0.0, "high": 1.0}, "steps": 4, "sleep_s": 0.5},
         budget={"n_trials": 3},
-    )  # fmt: skip
+    )
     name = json.loads(spec_path.read_text())["study_name"]
     if storage == "postgres":
         request.getfixturevalue("cleanup_studies").append(name)
@@ -89,7 +97,9 @@ def test_kill_9_mid_trial_then_rerun_retries_the_trial_and_finishes(test_project
 
     finish(start_tune(test_project_env, spec_path, *args))
 
-    study = optuna.load_study(study_name=name, storage=args[1] if args else open_storage(test_project_env.settings).optuna)
+    study = optuna.load_study(
+        study_name=name, storage=args[1] if args else open_storage(test_project_env.settings).optuna
+    )
     states = [t.state.name for t in study.trials]
     assert states.count("COMPLETE") == 3 and states.count("FAIL") == 1, states
     killed = study.trials[killed_run["info"]["trial"]]
@@ -105,9 +115,10 @@ def test_kill_9_mid_trial_then_rerun_retries_the_trial_and_finishes(test_project
 
 def test_ctrl_c_interrupts_the_running_trials_and_a_rerun_finishes(test_project_env, tmp_path):
     spec_path = write_spec(
-        tmp_path, space={"x": {"type": "float", "low": 0.0, "high": 1.0}, "steps": 6, "sleep_s": 0.3},
+        tmp_path,
+        space={"x": {"type": "float", "low": 0.0, "high": 1.0}, "steps": 6, "sleep_s": 0.3},
         budget={"n_trials": 3},
-    )  # fmt: skip
+    )
     name = json.loads(spec_path.read_text())["study_name"]
     process = start_tune(test_project_env, spec_path, "--workers", "2")
     wait_for_running_trial(test_project_env, name)

@@ -17,9 +17,12 @@ pytestmark = pytest.mark.slow
 
 def test_hyperband_sets_the_resource_of_each_tracked_run(test_project_env, tmp_path):
     spec_path = write_spec(
-        tmp_path, engine="keras-tuner", algorithm="hyperband", resource="steps",
+        tmp_path,
+        engine="keras-tuner",
+        algorithm="hyperband",
+        resource="steps",
         budget={"max_epochs": 4, "factor": 2},
-    )  # fmt: skip
+    )
     result = test_project_env.cli("tune", str(spec_path), project=TEST_PROJECT, timeout=300)
     assert result.returncode == 0, result.stderr
     name = json.loads(spec_path.read_text())["study_name"]
@@ -37,9 +40,12 @@ def test_hyperband_sets_the_resource_of_each_tracked_run(test_project_env, tmp_p
 
 def test_a_killed_search_resumes_and_marks_the_lost_run_failed(test_project_env, tmp_path):
     spec_path = write_spec(
-        tmp_path, engine="keras-tuner", algorithm="random", budget={"n_trials": 3},
+        tmp_path,
+        engine="keras-tuner",
+        algorithm="random",
+        budget={"n_trials": 3},
         space={"x": {"type": "float", "low": 0.0, "high": 1.0}, "steps": 4, "sleep_s": 0.5},
-    )  # fmt: skip
+    )
     name = json.loads(spec_path.read_text())["study_name"]
     process = start_tune(test_project_env, spec_path)
     killed = wait_for_running_trial(test_project_env, name, timeout=120)

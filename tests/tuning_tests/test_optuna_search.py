@@ -79,10 +79,22 @@ def test_study_show_and_export(test_project_env, tmp_path):
 
     journal = test_project_env.settings.state_dir / "optuna" / "journal.log"
     optuna_cli = subprocess.run(
-        [Path(sys.executable).parent / "optuna", "trials", "--storage", str(journal), "--storage-class",
-         "JournalFileBackend", "--study-name", study.study_name, "-f", "json"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            Path(sys.executable).parent / "optuna",
+            "trials",
+            "--storage",
+            str(journal),
+            "--storage-class",
+            "JournalFileBackend",
+            "--study-name",
+            study.study_name,
+            "-f",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert {t["user_attrs"]["sacred_run_id"] for t in json.loads(optuna_cli.stdout)} == {
         t.user_attrs["sacred_run_id"] for t in study.trials
     }
@@ -122,9 +134,12 @@ def test_grid_search_visits_each_point_once_with_parallel_workers(test_project_e
 
 def test_two_objectives_with_nsga2(test_project_env, tmp_path):
     spec_path = write_spec(
-        tmp_path, algorithm="nsga2", metric=["score", "result"], direction=["maximize", "minimize"],
+        tmp_path,
+        algorithm="nsga2",
+        metric=["score", "result"],
+        direction=["maximize", "minimize"],
         budget={"n_trials": 4},
-    )  # fmt: skip
+    )
     tune(test_project_env, spec_path)
     study = load(test_project_env, spec_path)
     assert all(len(t.values) == 2 for t in study.trials)
@@ -133,9 +148,11 @@ def test_two_objectives_with_nsga2(test_project_env, tmp_path):
 
 def test_a_failing_experiment_stops_after_three_trials(test_project_env, tmp_path):
     spec_path = write_spec(
-        tmp_path, experiment="boom", metric="result",
+        tmp_path,
+        experiment="boom",
+        metric="result",
         space={"message": {"type": "categorical", "choices": ["a", "b"]}},
-    )  # fmt: skip
+    )
     result = test_project_env.cli("tune", str(spec_path), project=TEST_PROJECT)
     assert result.returncode == 2
     assert "3 trials in a row failed; last: RuntimeError" in result.stderr

@@ -26,8 +26,11 @@ class ProjectClone:
 
     def run(self, *command: str, timeout: float = 300) -> subprocess.CompletedProcess:
         """A command in the clone; ``tunelab`` and ``dvc`` are this environment's."""
-        env = {**self.tunelab.env, "TUNELAB_PROJECT_DIR": str(self.path),
-               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+        env = {
+            **self.tunelab.env,
+            "TUNELAB_PROJECT_DIR": str(self.path),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        }
         return subprocess.run(command, cwd=self.path, env=env, capture_output=True, text=True, timeout=timeout)
 
     def ok(self, *command: str, timeout: float = 300) -> str:
@@ -51,9 +54,12 @@ class ProjectClone:
 @pytest.fixture
 def project_clone(tunelab_env, tmp_path) -> ProjectClone:
     listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-        capture_output=True, text=True, check=True,
-    ).stdout.split("\0")  # fmt: skip
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
     clone = tmp_path / "clone"
     for name in filter(None, listed):
         if (REPO / name).is_file():

@@ -50,7 +50,13 @@ def not_cached() -> set[str]:
     """The pipeline outputs declared ``cache: false``: metrics and plots (git tracks them) and the dashboards."""
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].values()
     entries = [entry for stage in stages for kind in ("outs", "metrics", "plots") for entry in stage.get(kind, [])]
-    return {path for entry in entries if isinstance(entry, dict) for path, options in entry.items() if not options.get("cache", True)}
+    return {
+        path
+        for entry in entries
+        if isinstance(entry, dict)
+        for path, options in entry.items()
+        if not options.get("cache", True)
+    }
 
 
 def test_every_output_in_dvc_lock_is_in_the_default_remote():

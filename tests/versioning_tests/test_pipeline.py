@@ -40,7 +40,9 @@ def test_dvc_repro_runs_the_pipeline_then_only_what_changed(project_clone):
         assert run["info"]["data_version"] == hashlib.md5(train_file.read_bytes()).hexdigest()
         assert run["info"]["git_commit"].startswith(head[:12])
     registered = json.loads((clone.path / "models" / "registered.json").read_text())
-    assert database.model_registry.find_one({"name": registered["name"], "version": 1})["run_id"] == registered["run_id"]
+    assert (
+        database.model_registry.find_one({"name": registered["name"], "version": 1})["run_id"] == registered["run_id"]
+    )
 
     again = clone.ok("dvc", "repro")
     assert stages_run(again) == set() and database.runs.count_documents({}) == len(runs)
@@ -49,7 +51,11 @@ def test_dvc_repro_runs_the_pipeline_then_only_what_changed(project_clone):
     clone.set_params(stack={"meta": "naive_bayes"})
     changed = clone.ok("dvc", "repro", timeout=600)
     # transform and register follow only if the selected model changed
-    assert {"stack", "evaluate", "dashboard"} <= stages_run(changed) <= {"stack", "evaluate", "transform", "register", "dashboard"}
+    assert (
+        {"stack", "evaluate", "dashboard"}
+        <= stages_run(changed)
+        <= {"stack", "evaluate", "transform", "register", "dashboard"}
+    )
     assert "up to date" in clone.ok("dvc", "status")
 
     clone.ok("dvc", "exp", "run", "-S", "stack.folds=3", timeout=600)

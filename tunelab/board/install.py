@@ -58,9 +58,16 @@ def ensure_omniboard(on_output: Callable[[str], None] = lambda line: None) -> Pa
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     command = [
-        npm, "install", "--prefix", str(staging), "--no-audit", "--no-fund", "--loglevel=error",
-        "--fetch-retries=1", f"omniboard@{OMNIBOARD_VERSION}",
-    ]  # fmt: skip
+        npm,
+        "install",
+        "--prefix",
+        str(staging),
+        "--no-audit",
+        "--no-fund",
+        "--loglevel=error",
+        "--fetch-retries=1",
+        f"omniboard@{OMNIBOARD_VERSION}",
+    ]
     output: list[str] = []
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as npm_run:
         for line in npm_run.stdout:
@@ -88,6 +95,8 @@ def _npm_reason(output: list[str]) -> str:
 
 def _npm_registry() -> str:
     try:
-        return subprocess.run(["npm", "config", "get", "registry"], capture_output=True, text=True, timeout=20).stdout.strip()
+        return subprocess.run(
+            ["npm", "config", "get", "registry"], capture_output=True, text=True, timeout=20
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "(unknown)"

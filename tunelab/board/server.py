@@ -19,9 +19,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from tunelab.board.install import node_executable
 from tunelab.errors import TunelabError
 from tunelab.processes import PidFile, port_in_use, spawn, tail, wait_until
-from tunelab.board.install import node_executable
 
 PRELOAD = Path(__file__).with_name("preload.js")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -52,16 +52,24 @@ class Board:
         return BoardStatus(record["pid"], record["url"], record["host"], record["port"], record["databases"])
 
     def start(
-        self, entry_point: Path, mongo_url: str, databases: list[str], host: str = "127.0.0.1",
-        port: int = 9000, auth: tuple[str, str] | None = None, timeout: float = 90.0,
-    ) -> BoardStatus:  # fmt: skip
+        self,
+        entry_point: Path,
+        mongo_url: str,
+        databases: list[str],
+        host: str = "127.0.0.1",
+        port: int = 9000,
+        auth: tuple[str, str] | None = None,
+        timeout: float = 90.0,
+    ) -> BoardStatus:
         """Start Omniboard over ``databases`` on ``mongo_url`` and wait until its API answers.
 
         Raises TunelabError if a board already runs, the port is taken, or Omniboard does not come up.
         """
         running = self.status()
         if running is not None:
-            raise TunelabError(f"Omniboard already runs at {running.url} (pid {running.pid}); `tunelab board --stop` first")
+            raise TunelabError(
+                f"Omniboard already runs at {running.url} (pid {running.pid}); `tunelab board --stop` first"
+            )
         if port_in_use(port, _probe_host(host)):
             raise TunelabError(f"port {port} on {host} is taken; choose another with --port")
         self.directory.mkdir(parents=True, exist_ok=True)

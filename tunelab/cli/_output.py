@@ -59,9 +59,13 @@ def runs_table(records: Sequence[dict]) -> Table:
 def progress(total: int) -> Iterator[Callable[[RunOutcome], None]]:
     """A progress bar on stderr; yields the callback that advances it by one finished run."""
     bar = Progress(
-        TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=Console(stderr=True), transient=True,
-    )  # fmt: skip
+        TextColumn("runs"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
     with bar:
         task = bar.add_task("runs", total=total)
         yield lambda outcome: bar.advance(task)
@@ -75,11 +79,18 @@ def studies_table(reports: Sequence[StudyReport]) -> Table:
     table = Table("study", "engine", "experiment", "objective", "complete", "pruned", "failed", "running", "best")
     for report in reports:
         counts, best = report.counts(), report.best()
-        objective = ", ".join(f"{m} ({d[:3]})" for m, d in zip(report.metrics, report.directions))
+        objective = ", ".join(f"{m} ({d[:3]})" for m, d in zip(report.metrics, report.directions, strict=False))
         table.add_row(
-            report.name, report.engine, report.experiment, objective, str(counts["COMPLETE"]), str(counts["PRUNED"]),
-            str(counts["FAIL"]), str(counts["RUNNING"]), _number(best.values[0]) if best else "",
-        )  # fmt: skip
+            report.name,
+            report.engine,
+            report.experiment,
+            objective,
+            str(counts["COMPLETE"]),
+            str(counts["PRUNED"]),
+            str(counts["FAIL"]),
+            str(counts["RUNNING"]),
+            _number(best.values[0]) if best else "",
+        )
     return table
 
 
@@ -92,9 +103,13 @@ def study_tables(report: StudyReport, top: int) -> list[Table]:
     trials = Table("rank", "trial", "run id", *report.metrics, *params, "duration", title=f"top {len(ranked)} trials")
     for rank, t in enumerate(ranked, start=1):
         trials.add_row(
-            str(rank), str(t.number), _number(t.run_id), *(_number(v) for v in t.values),
-            *(_number(t.params.get(p)) for p in params), f"{t.duration_s:.1f} s" if t.duration_s else "",
-        )  # fmt: skip
+            str(rank),
+            str(t.number),
+            _number(t.run_id),
+            *(_number(v) for v in t.values),
+            *(_number(t.params.get(p)) for p in params),
+            f"{t.duration_s:.1f} s" if t.duration_s else "",
+        )
     return [counts, trials]
 
 
@@ -102,9 +117,14 @@ def study_tables(report: StudyReport, top: int) -> list[Table]:
 def tune_progress(total: int | None) -> Iterator[Callable[[TrialCounts], None]]:
     """A progress bar of finished trials; yields the callback that updates it from trial counts."""
     bar = Progress(
-        TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
-        TimeElapsedColumn(), console=Console(stderr=True), transient=True,
-    )  # fmt: skip
+        TextColumn("trials"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
     with bar:
         task = bar.add_task("trials", total=total, detail="")
 
@@ -122,13 +142,18 @@ def verdict_table(run_id, info: dict) -> Table:
     for name, score in sorted(held_out["base"].items(), key=lambda item: -item[1]):
         table.add_row(name + ("  (best single)" if name == held_out["best_single"] else ""), f"{score:.4f}")
     beats = held_out["ensemble"] > held_out["base"][held_out["best_single"]]
-    table.add_row(f"[bold]ensemble[/] (meta: {info['meta_learner']})", f"[{'green' if beats else 'red'}]{held_out['ensemble']:.4f}[/]")
+    table.add_row(
+        f"[bold]ensemble[/] (meta: {info['meta_learner']})",
+        f"[{'green' if beats else 'red'}]{held_out['ensemble']:.4f}[/]",
+    )
     return table
 
 
 def repro_table(original: dict, reproduction: dict) -> Table:
     """The original run and its reproduction side by side: result and each metric's last value, and the difference."""
-    metrics = sorted(set(original.get("info", {}).get("summary", {})) | set(reproduction.get("info", {}).get("summary", {})))
+    metrics = sorted(
+        set(original.get("info", {}).get("summary", {})) | set(reproduction.get("info", {}).get("summary", {}))
+    )
 
     def values(run: dict) -> list:
         summary = run.get("info", {}).get("summary", {})
@@ -139,20 +164,38 @@ def repro_table(original: dict, reproduction: dict) -> Table:
     table.add_row("reproduction", str(reproduction["_id"]), *(_number(v) for v in values(reproduction)))
     differences = [
         b - a if isinstance(a, (int, float)) and isinstance(b, (int, float)) else None
-        for a, b in zip(values(original), values(reproduction))
+        for a, b in zip(values(original), values(reproduction), strict=False)
     ]
     table.add_row("difference", "", *(_number(d) for d in differences))
     return table
 
 
 def model_versions_table(versions: Sequence[ModelVersion], title: str) -> Table:
-    table = Table("name", "version", "run id", "experiment", "artifact", "metrics", "data version", "commit", "registered", title=title)
+    table = Table(
+        "name",
+        "version",
+        "run id",
+        "experiment",
+        "artifact",
+        "metrics",
+        "data version",
+        "commit",
+        "registered",
+        title=title,
+    )
     for v in versions:
         metrics = ", ".join(f"{name}={_number(value)}" for name, value in sorted(v.metrics.items()))
         table.add_row(
-            v.name, str(v.version), str(v.run_id), v.experiment, v.artifact, metrics, (v.data_version or "")[:12],
-            v.git_commit or "", f"{v.registered_at:%Y-%m-%d %H:%M}",
-        )  # fmt: skip
+            v.name,
+            str(v.version),
+            str(v.run_id),
+            v.experiment,
+            v.artifact,
+            metrics,
+            (v.data_version or "")[:12],
+            v.git_commit or "",
+            f"{v.registered_at:%Y-%m-%d %H:%M}",
+        )
     return table
 
 

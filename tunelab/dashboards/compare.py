@@ -32,7 +32,10 @@ class Comparison:
     def metrics(self) -> list[tuple[str, list[Any]]]:
         """Each metric's last value per run."""
         names = sorted({k for row in self.runs for k in row if k.startswith("metrics.") and k.endswith(".last")})
-        return [(name.removeprefix("metrics.").removesuffix(".last"), [row.get(name) for row in self.runs]) for name in names]
+        return [
+            (name.removeprefix("metrics.").removesuffix(".last"), [row.get(name) for row in self.runs])
+            for name in names
+        ]
 
 
 def compare_runs(database: Database, run_ids: Sequence[int]) -> Comparison:
@@ -62,10 +65,16 @@ def write_comparison_page(database: Database, comparison: Comparison, templates:
     labels = {row["run_id"]: f"run {row['run_id']} ({row['experiment']})" for row in comparison.runs}
     curves = curve_figures(metric_curves(database, run_ids), labels)
     return PageWriter(templates, source).write(
-        path, "compare.html", standalone=True, title=f"runs {', '.join(map(str, run_ids))}", runs=comparison.runs,
-        rows=rows, n_differing=len(comparison.differing), n_same=len(comparison.same),
+        path,
+        "compare.html",
+        standalone=True,
+        title=f"runs {', '.join(map(str, run_ids))}",
+        runs=comparison.runs,
+        rows=rows,
+        n_differing=len(comparison.differing),
+        n_same=len(comparison.same),
         curves=[(title, figure_html(figure)) for title, figure in curves],
-    )  # fmt: skip
+    )
 
 
 def export_runs(database: Database, run_filter: dict, fmt: str) -> str:

@@ -57,12 +57,19 @@ def study_figures(study: StudyRuns) -> list[tuple[str, go.Figure | str]]:
 def budget_figure(study: StudyRuns) -> go.Figure:
     """Steps each trial ran, coloured by how it ended (pruned trials stop early)."""
     rows = budgets(study)
-    figure = go.Figure(layout={"title": "steps run per trial", "xaxis_title": "trial", "yaxis_title": "steps", "height": 340})
+    figure = go.Figure(
+        layout={"title": "steps run per trial", "xaxis_title": "trial", "yaxis_title": "steps", "height": 340}
+    )
     for status in sorted({status for _, _, status in rows}):
         picked = [(trial, steps) for trial, steps, s in rows if s == status]
-        figure.add_trace(go.Bar(
-            x=[t for t, _ in picked], y=[s for _, s in picked], name=status, marker_color=STATUS_COLORS.get(status),
-        ))  # fmt: skip
+        figure.add_trace(
+            go.Bar(
+                x=[t for t, _ in picked],
+                y=[s for _, s in picked],
+                name=status,
+                marker_color=STATUS_COLORS.get(status),
+            )
+        )
     return figure
 
 
@@ -72,10 +79,13 @@ def stack_figure(held_out: Mapping[str, Any]) -> go.Figure:
     names = [name for name, _ in base] + ["ensemble"]
     scores = [score for _, score in base] + [held_out["ensemble"]]
     colors = ["#ff7f0e" if name == held_out["best_single"] else "#7f7f7f" for name, _ in base] + ["#1f77b4"]
-    figure = go.Figure(go.Bar(x=scores, y=names, orientation="h", marker_color=colors, text=[f"{s:.4f}" for s in scores]))
+    figure = go.Figure(
+        go.Bar(x=scores, y=names, orientation="h", marker_color=colors, text=[f"{s:.4f}" for s in scores])
+    )
     low = min(scores)
     figure.update_layout(
-        title="held-out score: ensemble vs base learners (orange: best single)", height=120 + 40 * len(names),
+        title="held-out score: ensemble vs base learners (orange: best single)",
+        height=120 + 40 * len(names),
         xaxis={"range": [max(0.0, low - 0.05), max(scores) + 0.02]},
-    )  # fmt: skip
+    )
     return figure

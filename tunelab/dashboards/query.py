@@ -33,9 +33,20 @@ from tunelab.errors import TunelabError
 STATUSES = ("QUEUED", "RUNNING", "COMPLETED", "FAILED", "INTERRUPTED", "TIMEOUT", "PRUNED")
 SHORTHANDS = {"experiment": "experiment.name", "study": "info.study", "tag": "omniboard.tags", "id": "_id"}
 FIELD_ROOTS = (
-    "config", "info", "result", "status", "experiment", "host", "meta", "start_time", "stop_time", "heartbeat",
-    "omniboard", "_id", "command",
-)  # fmt: skip
+    "config",
+    "info",
+    "result",
+    "status",
+    "experiment",
+    "host",
+    "meta",
+    "start_time",
+    "stop_time",
+    "heartbeat",
+    "omniboard",
+    "_id",
+    "command",
+)
 OPERATORS = {"=": "$eq", "==": "$eq", "!=": "$ne", ">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte", "~": "$regex"}
 _TERM = re.compile(r"^(?P<field>[A-Za-z_][\w-]*(?:\.[\w-]+)*)\s*(?P<op>==|!=|>=|<=|=|>|<|~)\s*(?P<value>.*)$", re.S)
 
@@ -97,4 +108,6 @@ def _date(term: str, text: str) -> dt.datetime:
     try:
         return dt.datetime.fromisoformat(text)
     except ValueError:
-        raise TunelabError(f"query term {term!r}: {text!r} is not an ISO date (2026-11-01 or 2026-11-01T12:00)") from None
+        raise TunelabError(
+            f"query term {term!r}: {text!r} is not an ISO date (2026-11-01 or 2026-11-01T12:00)"
+        ) from None

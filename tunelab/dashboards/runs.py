@@ -13,10 +13,24 @@ from tunelab.errors import TunelabError
 
 # What tables and exports show of a run; never its captured output, sources or artifacts.
 RUN_FIELDS = {
-    "experiment.name": 1, "status": 1, "result": 1, "start_time": 1, "stop_time": 1, "config": 1,
-    "host.hostname": 1, "omniboard.tags": 1, "info.data_version": 1, "info.git_commit": 1, "info.study": 1,
-    "info.trial": 1, "info.engine": 1, "info.summary": 1, "info.objective": 1, "info.params": 1, "info.reproduces": 1,
-}  # fmt: skip
+    "experiment.name": 1,
+    "status": 1,
+    "result": 1,
+    "start_time": 1,
+    "stop_time": 1,
+    "config": 1,
+    "host.hostname": 1,
+    "omniboard.tags": 1,
+    "info.data_version": 1,
+    "info.git_commit": 1,
+    "info.study": 1,
+    "info.trial": 1,
+    "info.engine": 1,
+    "info.summary": 1,
+    "info.objective": 1,
+    "info.params": 1,
+    "info.reproduces": 1,
+}
 MAX_POINTS = 500  # per curve; a longer one is downsampled keeping each bucket's minimum and maximum
 
 
@@ -60,7 +74,9 @@ def run_row(run: Mapping[str, Any]) -> dict[str, Any]:
         "run_id": run["_id"],
         "experiment": run["experiment"]["name"],
         "status": run["status"],
-        "result": run.get("result") if isinstance(run.get("result"), (int, float, str, type(None))) else str(run["result"]),
+        "result": run.get("result")
+        if isinstance(run.get("result"), (int, float, str, type(None)))
+        else str(run["result"]),
         "start_time": run.get("start_time"),
         "duration_s": duration_s(run),
         "host": run.get("host", {}).get("hostname"),
@@ -82,7 +98,9 @@ class Curve:
     values: list[float]
 
 
-def metric_curves(database: Database, run_ids: Sequence[Any], max_points: int = MAX_POINTS) -> dict[Any, dict[str, Curve]]:
+def metric_curves(
+    database: Database, run_ids: Sequence[Any], max_points: int = MAX_POINTS
+) -> dict[Any, dict[str, Curve]]:
     """run id → metric name → its curve, downsampled to at most about ``max_points`` points."""
     curves: dict[Any, dict[str, Curve]] = {run_id: {} for run_id in run_ids}
     query = {"run_id": {"$in": list(run_ids)}}

@@ -70,16 +70,23 @@ def figure_html(figure: go.Figure | str) -> str:
     return figure.to_html(full_html=False, include_plotlyjs=False, config={"responsive": True})
 
 
-def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], noun: str, links: Mapping[int, str] | None = None) -> dict:
+def table(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], noun: str, links: Mapping[int, str] | None = None
+) -> dict:
     """The JSON a page's sortable, paginated table is drawn from: ``noun`` names one row (``"study"``),
     ``links`` maps a column to a URL with ``{}`` for the cell."""
     plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
-    return {"columns": list(columns), "rows": [[_plain(v) for v in row] for row in rows], "nouns": [noun, plural],
-            "links": links or {}}  # fmt: skip
+    return {
+        "columns": list(columns),
+        "rows": [[_plain(v) for v in row] for row in rows],
+        "nouns": [noun, plural],
+        "links": links or {},
+    }
 
 
-def build_site(database: Database, templates: Path, out_dir: Path, run_filter: Mapping[str, Any], source: str,
-               query: str = "") -> Site:  # fmt: skip
+def build_site(
+    database: Database, templates: Path, out_dir: Path, run_filter: Mapping[str, Any], source: str, query: str = ""
+) -> Site:
     """Write every page for the runs matching ``run_filter``; returns the index and the pages written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_plotly(out_dir)
@@ -94,14 +101,25 @@ def build_site(database: Database, templates: Path, out_dir: Path, run_filter: M
             by_experiment[run["experiment"]["name"]].append(run)
         studies = group_studies(runs)
         study_pages = pool.submit(_study_pages, templates, source, out_dir, studies)
-        stacks = find_runs(database, {"$and": [run_filter, {"experiment.name": "stack", "status": "COMPLETED"}]}, STACK_FIELDS)
-        pages = [_experiment_page(writer, database, out_dir, name, members) for name, members in sorted(by_experiment.items())]
+        stacks = find_runs(
+            database, {"$and": [run_filter, {"experiment.name": "stack", "status": "COMPLETED"}]}, STACK_FIELDS
+        )
+        pages = [
+            _experiment_page(writer, database, out_dir, name, members)
+            for name, members in sorted(by_experiment.items())
+        ]
         pages += [_stack_page(writer, out_dir, run) for run in stacks]
         pages += study_pages.result()
     index = writer.write(
-        out_dir / "index.html", "index.html", title="experiments, studies and stacks", total_runs=len(runs), query=query,
-        experiments=_experiments_table(by_experiment), studies=_studies_table(studies), stacks=_stacks_table(stacks),
-    )  # fmt: skip
+        out_dir / "index.html",
+        "index.html",
+        title="experiments, studies and stacks",
+        total_runs=len(runs),
+        query=query,
+        experiments=_experiments_table(by_experiment),
+        studies=_studies_table(studies),
+        stacks=_stacks_table(stacks),
+    )
     return Site(index, [index, *pages])
 
 
@@ -121,18 +139,40 @@ def _experiments_table(by_experiment: Mapping[str, list[dict]]) -> dict:
         statuses = [r["status"] for r in runs]
         results = [r["result"] for r in runs if _is_number(r.get("result"))]
         started = max((r["start_time"] for r in runs if r.get("start_time")), default=None)
-        rows.append([name, len(runs), statuses.count("COMPLETED"), statuses.count("FAILED"),
-                     max(results, default=None), started])  # fmt: skip
-    return table(["experiment", "runs", "completed", "failed", "best result", "last started"], rows, "experiment",
-                 {0: link("experiment")})  # fmt: skip
+        rows.append(
+            [
+                name,
+                len(runs),
+                statuses.count("COMPLETED"),
+                statuses.count("FAILED"),
+                max(results, default=None),
+                started,
+            ]
+        )
+    return table(
+        ["experiment", "runs", "completed", "failed", "best result", "last started"],
+        rows,
+        "experiment",
+        {0: link("experiment")},
+    )
 
 
 def _studies_table(studies: Sequence[StudyRuns]) -> dict:
     rows = []
     for study in studies:
         counts, best = study.counts(), study.best()
-        rows.append([study.name, study.engine, study.experiment, len(study.runs), counts["COMPLETED"], counts["PRUNED"],
-                     counts["FAILED"], best[1] if best else None])  # fmt: skip
+        rows.append(
+            [
+                study.name,
+                study.engine,
+                study.experiment,
+                len(study.runs),
+                counts["COMPLETED"],
+                counts["PRUNED"],
+                counts["FAILED"],
+                best[1] if best else None,
+            ]
+        )
     columns = ["study", "engine", "experiment", "trials", "completed", "pruned", "failed", "best"]
     return table(columns, rows, "study", {0: link("study")})
 
@@ -141,8 +181,16 @@ def _stacks_table(stacks: Sequence[dict]) -> dict:
     rows = []
     for run in stacks:
         held_out = run["info"]["held_out"]
-        rows.append([run["_id"], run["info"]["verdict"], held_out["ensemble"], held_out["best_single"],
-                     held_out["base"][held_out["best_single"]], run["info"].get("meta_learner")])  # fmt: skip
+        rows.append(
+            [
+                run["_id"],
+                run["info"]["verdict"],
+                held_out["ensemble"],
+                held_out["best_single"],
+                held_out["base"][held_out["best_single"]],
+                run["info"].get("meta_learner"),
+            ]
+        )
     columns = ["stack run", "verdict", "ensemble", "best single", "best single score", "meta learner"]
     return table(columns, rows, "stack", {0: link("stack")})
 
@@ -152,25 +200,48 @@ def _experiment_page(writer: PageWriter, database: Database, out_dir: Path, name
     keys = sorted({k for row in flat for k in row if k.startswith("config.")})
     metrics = sorted({k for row in flat for k in row if k.startswith("metrics.") and k.endswith(".last")})
     rows = [
-        [row["run_id"], row["status"], row["result"] if _is_number(row["result"]) else None, row["duration_s"],
-         row["start_time"], (row["data_version"] or "")[:12], row["git_commit"], row["study"],
-         *(row.get(k) for k in keys), *(row.get(m) for m in metrics)]
+        [
+            row["run_id"],
+            row["status"],
+            row["result"] if _is_number(row["result"]) else None,
+            row["duration_s"],
+            row["start_time"],
+            (row["data_version"] or "")[:12],
+            row["git_commit"],
+            row["study"],
+            *(row.get(k) for k in keys),
+            *(row.get(m) for m in metrics),
+        ]
         for row in flat
-    ]  # fmt: skip
-    columns = ["run", "status", "result", "duration (s)", "started", "data version", "commit", "study",
-               *(k.removeprefix("config.") for k in keys),
-               *(f"{m.removeprefix('metrics.').removesuffix('.last')} (last)" for m in metrics)]  # fmt: skip
+    ]
+    columns = [
+        "run",
+        "status",
+        "result",
+        "duration (s)",
+        "started",
+        "data version",
+        "commit",
+        "study",
+        *(k.removeprefix("config.") for k in keys),
+        *(f"{m.removeprefix('metrics.').removesuffix('.last')} (last)" for m in metrics),
+    ]
     scored = sorted((r for r in runs if _is_number(r.get("result"))), key=lambda r: -r["result"])
     shown = (scored or list(reversed(runs)))[:CURVE_RUNS]
     curves = metric_curves(database, [r["_id"] for r in shown])
     labels = {r["_id"]: f"run {r['_id']} ({_short(r.get('result'))})" for r in shown}
-    note = (f"The {len(shown)} best runs by result, of {len(runs)}; click a legend entry to hide or show a run. "
-            "Curves longer than 500 points are downsampled, keeping every bucket's minimum and maximum.")  # fmt: skip
+    note = (
+        f"The {len(shown)} best runs by result, of {len(runs)}; click a legend entry to hide or show a run. "
+        "Curves longer than 500 points are downsampled, keeping every bucket's minimum and maximum."
+    )
     return writer.write(
-        out_dir / page_name("experiment", name), "experiment.html", title=f"experiment {name}",
-        runs=table(columns, rows, "run", {7: link("study")}), curve_note=note,
+        out_dir / page_name("experiment", name),
+        "experiment.html",
+        title=f"experiment {name}",
+        runs=table(columns, rows, "run", {7: link("study")}),
+        curve_note=note,
         curves=[(title, figure_html(f)) for title, f in curve_figures(curves, labels)],
-    )  # fmt: skip
+    )
 
 
 def _study_pages(templates: Path, source: str, out_dir: Path, studies: Sequence[StudyRuns]) -> list[Path]:
@@ -182,27 +253,48 @@ def _study_page(writer: PageWriter, out_dir: Path, study: StudyRuns) -> Path:
     rows = []
     for run in study.runs:
         values = study.objective(run) or [None] * len(study.metrics)
-        rows.append([run["info"].get("trial"), run["_id"], run["status"], *values,
-                     *(run.get("config", {}).get(p) for p in study.params), steps_run(run)])  # fmt: skip
-    objective = ", ".join(f"{m} ({d})" for m, d in zip(study.metrics, study.directions))
+        rows.append(
+            [
+                run["info"].get("trial"),
+                run["_id"],
+                run["status"],
+                *values,
+                *(run.get("config", {}).get(p) for p in study.params),
+                steps_run(run),
+            ]
+        )
+    objective = ", ".join(f"{m} ({d})" for m, d in zip(study.metrics, study.directions, strict=False))
     return writer.write(
-        out_dir / page_name("study", study.name), "study.html", title=f"study {study.name}", engine=study.engine,
-        experiment=study.experiment, experiment_page=page_name("experiment", study.experiment), objective=objective,
-        counts=study.counts(), trials=table(["trial", "run", "status", *study.metrics, *study.params, "steps"], rows, "trial"),
+        out_dir / page_name("study", study.name),
+        "study.html",
+        title=f"study {study.name}",
+        engine=study.engine,
+        experiment=study.experiment,
+        experiment_page=page_name("experiment", study.experiment),
+        objective=objective,
+        counts=study.counts(),
+        trials=table(["trial", "run", "status", *study.metrics, *study.params, "steps"], rows, "trial"),
         plots=[(title, figure_html(f)) for title, f in study_figures(study)],
-    )  # fmt: skip
+    )
 
 
 def _stack_page(writer: PageWriter, out_dir: Path, run: dict) -> Path:
     info = run["info"]
     layer_rows = info.get("ensemble_data", {})
     columns = sorted({c for values in layer_rows.values() for c in values})
-    layers = table(["learner", *columns], [[name, *(values.get(c) for c in columns)] for name, values in layer_rows.items()], "row")
+    layers = table(
+        ["learner", *columns], [[name, *(values.get(c) for c in columns)] for name, values in layer_rows.items()], "row"
+    )
     return writer.write(
-        out_dir / page_name("stack", run["_id"]), "stack.html", title=f"stack run {run['_id']}", verdict=info["verdict"],
-        meta=info.get("meta_learner"), sources=info.get("source_runs", []), layers=layers,
+        out_dir / page_name("stack", run["_id"]),
+        "stack.html",
+        title=f"stack run {run['_id']}",
+        verdict=info["verdict"],
+        meta=info.get("meta_learner"),
+        sources=info.get("source_runs", []),
+        layers=layers,
         plots=[("ensemble vs best single", figure_html(stack_figure(info["held_out"])))],
-    )  # fmt: skip
+    )
 
 
 def _write_plotly(out_dir: Path) -> None:

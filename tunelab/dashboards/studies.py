@@ -20,8 +20,13 @@ from optuna.trial import TrialState
 
 from tunelab.board.columns import summary_key
 
-STATES = {"COMPLETED": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED, "FAILED": TrialState.FAIL,
-          "INTERRUPTED": TrialState.FAIL, "TIMEOUT": TrialState.FAIL}  # fmt: skip
+STATES = {
+    "COMPLETED": TrialState.COMPLETE,
+    "PRUNED": TrialState.PRUNED,
+    "FAILED": TrialState.FAIL,
+    "INTERRUPTED": TrialState.FAIL,
+    "TIMEOUT": TrialState.FAIL,
+}
 
 
 @dataclass(frozen=True)
@@ -36,14 +41,18 @@ class StudyRuns:
 
     def counts(self) -> dict[str, int]:
         statuses = [run["status"] for run in self.runs]
-        return {status: statuses.count(status) for status in ("COMPLETED", "PRUNED", "FAILED", "INTERRUPTED", "RUNNING")}
+        return {
+            status: statuses.count(status) for status in ("COMPLETED", "PRUNED", "FAILED", "INTERRUPTED", "RUNNING")
+        }
 
     def objective(self, run: dict) -> list[float] | None:
         """The run's objective values, if it completed and recorded them all."""
         if run["status"] != "COMPLETED":
             return None
         summary = run.get("info", {}).get("summary", {})
-        values = [run.get("result") if m == "result" else summary.get(summary_key(m), {}).get("last") for m in self.metrics]
+        values = [
+            run.get("result") if m == "result" else summary.get(summary_key(m), {}).get("last") for m in self.metrics
+        ]
         if all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
             return [float(v) for v in values]
         return None
@@ -63,7 +72,10 @@ def group_studies(runs: Sequence[dict]) -> list[StudyRuns]:
         study = run.get("info", {}).get("study")
         if study:
             by_study[study].append(run)
-    return [_study(name, sorted(members, key=lambda r: r["info"].get("trial", 0))) for name, members in sorted(by_study.items())]
+    return [
+        _study(name, sorted(members, key=lambda r: r["info"].get("trial", 0)))
+        for name, members in sorted(by_study.items())
+    ]
 
 
 def _study(name: str, runs: list[dict]) -> StudyRuns:
@@ -99,11 +111,15 @@ def to_optuna(study: StudyRuns) -> optuna.Study:
             continue
         config = run.get("config", {})
         params = {p: config[p] for p in distributions if p in config}
-        rebuilt.add_trial(optuna.trial.create_trial(
-            params=params, distributions={p: distributions[p] for p in params},
-            values=values if state == TrialState.COMPLETE else None, state=state,
-            user_attrs={"run_id": run["_id"]},
-        ))  # fmt: skip
+        rebuilt.add_trial(
+            optuna.trial.create_trial(
+                params=params,
+                distributions={p: distributions[p] for p in params},
+                values=values if state == TrialState.COMPLETE else None,
+                state=state,
+                user_attrs={"run_id": run["_id"]},
+            )
+        )
     return rebuilt
 
 
@@ -133,4 +149,3 @@ def budgets(study: StudyRuns) -> list[tuple[int, int, str]]:
 def steps_run(run: dict) -> int:
     """How many steps the run logged: the most of any metric (0 if it logged none)."""
     return max((values.get("steps", 0) for values in run.get("info", {}).get("summary", {}).values()), default=0)
-

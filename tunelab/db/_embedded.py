@@ -7,10 +7,10 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterator
 
 from tunelab.db._client import ping
 from tunelab.errors import TunelabError
@@ -85,13 +85,18 @@ class EmbeddedServer:
         self.config_file.touch()
         command = [
             _server_executable(),
-            "--config", str(self.config_file),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--storage-path", str(self.storage_dir),
+            "--config",
+            str(self.config_file),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--storage-path",
+            str(self.storage_dir),
             "--sync-on-commit",
-            "--log-level", "WARNING",
-        ]  # fmt: skip
+            "--log-level",
+            "WARNING",
+        ]
         return spawn(command, self.log_file)
 
     def _wait_until_up(self, process: subprocess.Popen, timeout: float) -> None:

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from tunelab import db
+from tunelab.ensembling.spec import EnsembleSpec, RunSource, StudySource
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings
 from tunelab.tracking.registry import load_experiment
 from tunelab.tuning.studies import load_study
-from tunelab.ensembling.spec import EnsembleSpec, RunSource, StudySource
 
 
 @dataclass(frozen=True)

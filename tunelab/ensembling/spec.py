@@ -18,7 +18,7 @@ meta learner is one name, or several candidates for ``--select-meta``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Union
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -52,7 +52,7 @@ class Layer(_Strict):
 
 
 class EnsembleSpec(_Strict):
-    base_learners: list[Union[StudySource, RunSource]] = Field(min_length=1)
+    base_learners: list[StudySource | RunSource] = Field(min_length=1)
     layers: list[Layer] = Field(default=[Layer()], min_length=1)
     meta: Literal[NAMED_LEARNERS] | list[Literal[NAMED_LEARNERS]] = "logistic_regression"
     scorer: Literal[SCORERS] = "accuracy"

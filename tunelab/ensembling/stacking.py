@@ -33,7 +33,6 @@ from sklearn.svm import SVC  # noqa: E402
 
 from tunelab.ensembling.spec import EnsembleSpec, Layer  # noqa: E402
 
-
 # The spec's layer types and mlens's names for them.
 MLENS_LAYERS = {"stack": "stack", "blend": "blend", "subset": "subsemble"}
 
@@ -78,9 +77,12 @@ class StackResult:
 def build_ensemble(spec: EnsembleSpec, base: Sequence[tuple[str, Any]], meta: str | None) -> SequentialEnsemble:
     """The ensemble: the base learners in the first layer, named learners above, then the meta learner."""
     ensemble = SequentialEnsemble(
-        scorer=score_function(spec), random_state=spec.seed, backend=spec.backend, n_jobs=spec.n_jobs,
+        scorer=score_function(spec),
+        random_state=spec.seed,
+        backend=spec.backend,
+        n_jobs=spec.n_jobs,
         model_selection=meta is None,
-    )  # fmt: skip
+    )
     for index, layer in enumerate(spec.layers):
         learners = list(base) if index == 0 else [(n, named_learner(n, spec.seed)) for n in layer.learners]
         ensemble.add(MLENS_LAYERS[layer.type], [(name, clone(est)) for name, est in learners], **_layer_options(layer))
@@ -98,7 +100,9 @@ def _layer_options(layer: Layer) -> dict[str, Any]:
     return options
 
 
-def fit_stack(spec: EnsembleSpec, base: Sequence[tuple[str, Any]], meta: str, X_train, X_test, y_train, y_test) -> StackResult:
+def fit_stack(
+    spec: EnsembleSpec, base: Sequence[tuple[str, Any]], meta: str, X_train, X_test, y_train, y_test
+) -> StackResult:
     """Fit and score each base learner alone and the ensemble on the same split."""
     score = score_function(spec)
     base_scores = {name: float(score(y_test, clone(est).fit(X_train, y_train).predict(X_test))) for name, est in base}
@@ -114,9 +118,12 @@ def select_meta(spec: EnsembleSpec, base: Sequence[tuple[str, Any]], X_train, y_
     """Evaluate every candidate meta learner on the cached lower layers; returns the winner and the table."""
     lower = build_ensemble(spec, base, meta=None)
     evaluator = Evaluator(
-        scorer=make_scorer(score_function(spec)), cv=spec.layers[0].folds, random_state=spec.seed,
-        backend=spec.backend, n_jobs=spec.n_jobs,
-    )  # fmt: skip
+        scorer=make_scorer(score_function(spec)),
+        cv=spec.layers[0].folds,
+        random_state=spec.seed,
+        backend=spec.backend,
+        n_jobs=spec.n_jobs,
+    )
     candidates = [(name, named_learner(name, spec.seed)) for name in spec.metas]
     with warnings.catch_warnings():  # "no valid parameters": each candidate is fitted once, as meant
         warnings.simplefilter("ignore", UserWarning)
@@ -131,5 +138,7 @@ def select_meta(spec: EnsembleSpec, base: Sequence[tuple[str, Any]], X_train, y_
 def layer_table(data: Any) -> dict[str, dict[str, float]]:
     """mlens's ``ensemble.data`` (score, fit and predict time per learner) as plain JSON-able dicts."""
     table = DataFrame(data)
-    return {" ".join(map(str, key)) if isinstance(key, tuple) else str(key): {k: float(v) for k, v in row.items()}
-            for key, row in table.iterrows()}  # fmt: skip
+    return {
+        " ".join(map(str, key)) if isinstance(key, tuple) else str(key): {k: float(v) for k, v in row.items()}
+        for key, row in table.iterrows()
+    }

@@ -63,10 +63,7 @@ def run_batch(
 
 
 def _in_order(requests: Sequence[RunRequest], outcomes: dict[int, RunOutcome]) -> list[RunOutcome]:
-    return [
-        outcomes.get(i) or RunOutcome(r.experiment, r.config_file, None, "SKIPPED")
-        for i, r in enumerate(requests)
-    ]
+    return [outcomes.get(i) or RunOutcome(r.experiment, r.config_file, None, "SKIPPED") for i, r in enumerate(requests)]
 
 
 def _run_in_worker(settings: Settings, request: RunRequest, offline: bool) -> RunOutcome:

@@ -71,8 +71,9 @@ class TrackedExperiment(Experiment):
 
         self.config_hook(check_config)
 
-    def run(self, command_name=None, config_updates=None, named_configs=(), info=None,
-            meta_info=None, options=None) -> Run:
+    def run(
+        self, command_name=None, config_updates=None, named_configs=(), info=None, meta_info=None, options=None
+    ) -> Run:
         """Sacred's ``run``, observed by tunelab's database unless observers are attached."""
         added = [] if self.observers else tracking_observers(load_settings(), offline=_offline())
         self.observers.extend(added)

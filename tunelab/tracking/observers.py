@@ -88,7 +88,6 @@ class TunelabMongoObserver(MongoObserver):
         last = self.runs.find_one({}, {"_id": 1}, sort=[("_id", pymongo.DESCENDING)])
         return last["_id"] if last else 0
 
-
     def save_sources(self, ex_info: Mapping[str, Any]) -> list[list[Any]]:
         source_info = []
         for source_name, path, md5 in self.source_files(ex_info):
@@ -108,9 +107,7 @@ class TunelabMongoObserver(MongoObserver):
 
     def source_files(self, ex_info: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         """``(name, path to read, md5)`` for each source of the experiment."""
-        return [
-            (name, os.path.join(ex_info["base_dir"], name), md5) for name, md5 in ex_info["sources"]
-        ]
+        return [(name, os.path.join(ex_info["base_dir"], name), md5) for name, md5 in ex_info["sources"]]
 
     def log_metrics(self, metrics_by_name, info):
         super().log_metrics(metrics_by_name, info)

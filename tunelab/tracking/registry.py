@@ -46,8 +46,7 @@ def infer_experiment(experiments_dir: Path, config_path: Path) -> str:
     """
     stem = config_path.stem
     matches = [
-        name for name in experiment_names(experiments_dir)
-        if stem == name or stem.startswith((f"{name}_", f"{name}-"))
+        name for name in experiment_names(experiments_dir) if stem == name or stem.startswith((f"{name}_", f"{name}-"))
     ]
     if not matches:
         raise TunelabError(

@@ -43,8 +43,7 @@ class _ReplayObserver(TunelabMongoObserver):
 
     def source_files(self, ex_info):
         return [
-            (name, str(self.root / stored), get_digest(str(self.root / stored)))
-            for name, stored in ex_info["sources"]
+            (name, str(self.root / stored), get_digest(str(self.root / stored))) for name, stored in ex_info["sources"]
         ]
 
 

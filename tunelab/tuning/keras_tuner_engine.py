@@ -52,7 +52,9 @@ class SpaceHyperModel(keras_tuner.HyperModel):
                 sampling = "log" if param.log else "linear"
                 values[name] = hp.Float(name, param.low, param.high, step=param.step, sampling=sampling)
             else:
-                values[name] = hp.Int(name, param.low, param.high, step=param.step, sampling="log" if param.log else "linear")
+                values[name] = hp.Int(
+                    name, param.low, param.high, step=param.step, sampling="log" if param.log else "linear"
+                )
         return values
 
 
@@ -64,9 +66,12 @@ class TrackedTuner(keras_tuner.engine.base_tuner.BaseTuner):
         self.spec = spec
         self.experiment_keys = list(load_experiment(settings.experiments_dir, spec.experiment).schema.model_fields)
         super().__init__(
-            oracle=make_oracle(spec), hypermodel=SpaceHyperModel(spec),
-            directory=str(projects_dir(settings)), project_name=spec.study_name, overwrite=False,
-        )  # fmt: skip
+            oracle=make_oracle(spec),
+            hypermodel=SpaceHyperModel(spec),
+            directory=str(projects_dir(settings)),
+            project_name=spec.study_name,
+            overwrite=False,
+        )
 
     def run_trial(self, trial: keras_tuner.engine.trial.Trial) -> dict[str, float]:
         values = trial.hyperparameters.values
@@ -89,8 +94,9 @@ class TrackedTuner(keras_tuner.engine.base_tuner.BaseTuner):
         """The id of the completed Sacred run of this study's trial ``number``."""
         run = db.connect(self.settings)["runs"].find_one(
             {"info.study": self.spec.study_name, "info.trial": number, "status": "COMPLETED"},
-            {"_id": 1}, sort=[("_id", -1)],
-        )  # fmt: skip
+            {"_id": 1},
+            sort=[("_id", -1)],
+        )
         if run is None:
             raise keras_tuner.errors.FailedTrialError(f"no completed run of trial {number} to continue")
         return run["_id"]
@@ -139,4 +145,3 @@ def run_worker(settings: Settings, spec: SearchSpec) -> int:
         except RuntimeError as exc:  # Keras Tuner gives up after consecutive failed trials
             raise TunelabError(f"study {spec.study_name!r}: {exc}") from None
     return count_trials(settings, spec.study_name).finished - before
-

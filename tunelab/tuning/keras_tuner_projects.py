@@ -29,7 +29,9 @@ def check(settings: Settings, spec: SearchSpec, storage_url: str | None, workers
     if workers != 1:
         raise TunelabError("--workers: the keras-tuner engine runs one worker; use engine optuna for parallel workers")
     if spec.budget.timeout is not None:
-        raise TunelabError(f"{spec.source}: key 'budget.timeout': the keras-tuner engine budgets by n_trials and max_epochs")
+        raise TunelabError(
+            f"{spec.source}: key 'budget.timeout': the keras-tuner engine budgets by n_trials and max_epochs"
+        )
     db.mongo_url(settings)
 
 

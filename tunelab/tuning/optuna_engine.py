@@ -88,9 +88,13 @@ def open_study(spec: SearchSpec, storage: StudyStorage, seed: int | None = None)
     """Create the study or load it (every worker builds its own sampler and pruner)."""
     try:
         study = optuna.create_study(
-            study_name=spec.study_name, storage=storage.optuna, sampler=make_sampler(spec, seed),
-            pruner=make_pruner(spec), directions=spec.directions, load_if_exists=True,
-        )  # fmt: skip
+            study_name=spec.study_name,
+            storage=storage.optuna,
+            sampler=make_sampler(spec, seed),
+            pruner=make_pruner(spec),
+            directions=spec.directions,
+            load_if_exists=True,
+        )
     except ValueError as exc:
         raise TunelabError(f"study {spec.study_name!r} in {storage}: {exc}") from None
     if [d.name.lower() for d in study.directions] != spec.directions:
@@ -99,8 +103,12 @@ def open_study(spec: SearchSpec, storage: StudyStorage, seed: int | None = None)
             f"direction(s) {[d.name.lower() for d in study.directions]}; give the spec another study_name"
         )
     if "experiment" not in study.user_attrs:
-        for key, value in {"experiment": spec.experiment, "engine": "optuna", "metrics": spec.metrics,
-                           "search_spec": spec.source}.items():  # fmt: skip
+        for key, value in {
+            "experiment": spec.experiment,
+            "engine": "optuna",
+            "metrics": spec.metrics,
+            "search_spec": spec.source,
+        }.items():
             study.set_user_attr(key, value)
     return study
 
@@ -153,7 +161,9 @@ def _run_and_tell(settings: Settings, spec: SearchSpec, study: optuna.Study, tri
     info = {"study": study.study_name, "trial": trial.number, "engine": "optuna"}
     with _heartbeat(study, trial._trial_id):
         with worker_process.run_in_progress():
-            result = run_trial(settings, spec, params, info, lambda run_id: trial.set_user_attr(RUN_ID_ATTR, run_id), on_step)
+            result = run_trial(
+                settings, spec, params, info, lambda run_id: trial.set_user_attr(RUN_ID_ATTR, run_id), on_step
+            )
     if result.values is not None:
         study.tell(trial, result.values)
     elif result.outcome.status == TrialPruned.STATUS:
@@ -215,10 +225,11 @@ def fail_stale_trials(settings: Settings, study: optuna.Study, trials: list[optu
     """
     now = time.time()
     stale = [
-        t for t in trials
+        t
+        for t in trials
         if t.state == TrialState.RUNNING
         and now - t.system_attrs.get(HEARTBEAT_ATTR, t.datetime_start.timestamp()) > STALE_AFTER_S
-    ]  # fmt: skip
+    ]
     if not stale:
         return []
     runs = db.connect(settings)["runs"]
@@ -233,4 +244,6 @@ def fail_stale_trials(settings: Settings, study: optuna.Study, trials: list[optu
 
 def stored_run_ids(study: optuna.Study) -> Mapping[int, Any]:
     """Trial number -> Sacred run id, for the trials that started a run."""
-    return {t.number: t.user_attrs[RUN_ID_ATTR] for t in study.get_trials(deepcopy=False) if RUN_ID_ATTR in t.user_attrs}
+    return {
+        t.number: t.user_attrs[RUN_ID_ATTR] for t in study.get_trials(deepcopy=False) if RUN_ID_ATTR in t.user_attrs
+    }

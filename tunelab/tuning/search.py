@@ -37,7 +37,9 @@ def prepare_search(settings: Settings, spec_path: Path, storage_url: str | None 
     return prepare_spec_search(settings, load_search_spec(settings, spec_path), storage_url, workers)
 
 
-def prepare_spec_search(settings: Settings, spec: SearchSpec, storage_url: str | None = None, workers: int = 1) -> Search:
+def prepare_spec_search(
+    settings: Settings, spec: SearchSpec, storage_url: str | None = None, workers: int = 1
+) -> Search:
     """:func:`prepare_search` for a spec already loaded (and perhaps adjusted, as pipeline stages do)."""
     if spec.engine == "optuna":
         storage = optuna_engine.check(settings, spec, storage_url)

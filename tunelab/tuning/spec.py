@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self, Union
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -39,7 +39,7 @@ from tunelab.settings import Settings
 from tunelab.tracking.config import describe_validation_error, load_json, validate
 from tunelab.tracking.registry import load_experiment
 
-Scalar = Union[bool, int, float, str, None]
+Scalar = bool | int | float | str | None
 Direction = Literal["maximize", "minimize"]
 
 OPTUNA_ALGORITHMS = ("tpe", "cmaes", "random", "grid", "nsga2", "gp")
@@ -88,7 +88,7 @@ class FixedParam(_Strict):
     value: Any
 
 
-Param = Annotated[Union[FloatParam, IntParam, CategoricalParam, FixedParam], Field(discriminator="type")]
+Param = Annotated[FloatParam | IntParam | CategoricalParam | FixedParam, Field(discriminator="type")]
 
 
 def _check_range(low: float, high: float, log: bool, step: float | None) -> None:
@@ -135,10 +135,13 @@ class SearchSpec(_Strict):
     @classmethod
     def _plain_values_are_fixed(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("space"), dict):
-            data = {**data, "space": {
-                key: value if isinstance(value, dict) and "type" in value else {"type": "fixed", "value": value}
-                for key, value in data["space"].items()
-            }}  # fmt: skip
+            data = {
+                **data,
+                "space": {
+                    key: value if isinstance(value, dict) and "type" in value else {"type": "fixed", "value": value}
+                    for key, value in data["space"].items()
+                },
+            }
         return data
 
     @model_validator(mode="after")
@@ -202,7 +205,9 @@ def grid_values(spec: SearchSpec) -> dict[str, list[Any]]:
             values[name] = list(param.choices)
         else:
             count = int(round((param.high - param.low) / param.step)) + 1
-            values[name] = [param.low + i * param.step for i in range(count) if param.low + i * param.step <= param.high]
+            values[name] = [
+                param.low + i * param.step for i in range(count) if param.low + i * param.step <= param.high
+            ]
     return values
 
 
@@ -246,4 +251,3 @@ def _corner_values(param: FloatParam | IntParam | CategoricalParam) -> list[Any]
     if isinstance(param, CategoricalParam):
         return list(param.choices)
     return [param.low, param.high]
-

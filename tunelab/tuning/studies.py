@@ -95,17 +95,24 @@ def _optuna_report(settings: Settings, storage: StudyStorage, name: str) -> Stud
     run_ids = optuna_engine.stored_run_ids(study)
     trials = [
         TrialRow(
-            number=t.number, state=t.state.name, values=t.values, params=t.params, run_id=run_ids.get(t.number),
+            number=t.number,
+            state=t.state.name,
+            values=t.values,
+            params=t.params,
+            run_id=run_ids.get(t.number),
             duration_s=t.duration.total_seconds() if t.duration else None,
-        )  # fmt: skip
+        )
         for t in study.get_trials(deepcopy=False)
     ]
     attrs = study.user_attrs
     return StudyReport(
-        name=name, engine="optuna", experiment=attrs.get("experiment", "?"),
+        name=name,
+        engine="optuna",
+        experiment=attrs.get("experiment", "?"),
         metrics=attrs.get("metrics", [f"objective {i}" for i in range(len(study.directions))]),
-        directions=[d.name.lower() for d in study.directions], trials=trials,
-    )  # fmt: skip
+        directions=[d.name.lower() for d in study.directions],
+        trials=trials,
+    )
 
 
 _KT_STATES = {"COMPLETED": "COMPLETE", "RUNNING": "RUNNING", "IDLE": "WAITING"}
@@ -113,9 +120,14 @@ _KT_STATES = {"COMPLETED": "COMPLETE", "RUNNING": "RUNNING", "IDLE": "WAITING"}
 
 def _keras_tuner_report(settings: Settings, name: str) -> StudyReport:
     about = keras_tuner_projects.read_study_file(settings, name)
-    runs = db.connect(settings)["runs"].find(
-        {"info.study": name, "info.engine": keras_tuner_projects.ENGINE}, {"info.trial": 1, "start_time": 1, "stop_time": 1}
-    ).sort("_id", 1)
+    runs = (
+        db.connect(settings)["runs"]
+        .find(
+            {"info.study": name, "info.engine": keras_tuner_projects.ENGINE},
+            {"info.trial": 1, "start_time": 1, "stop_time": 1},
+        )
+        .sort("_id", 1)
+    )
     by_trial = {run["info"]["trial"]: run for run in runs}  # a retried trial: its latest run
     trials = []
     for t in keras_tuner_projects.trial_files(settings, name):

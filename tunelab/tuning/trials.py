@@ -76,7 +76,7 @@ def run_trial(
     if outcome.status != "COMPLETED":
         return TrialResult(outcome, None, outcome.error)
     values = [outcome.result if metric == "result" else last.get(metric) for metric in spec.metrics]
-    for metric, value in zip(spec.metrics, values):
+    for metric, value in zip(spec.metrics, values, strict=False):
         if not isinstance(value, (int, float)) or not math.isfinite(value):
             return TrialResult(outcome, None, f"metric {metric!r} is {value!r}, not a finite number")
     return TrialResult(outcome, [float(v) for v in values])

@@ -54,7 +54,9 @@ def register(settings: Settings, run_id: int, name: str, artifact: str | None = 
     if artifact is None:
         models = [n for n in files if n.endswith(MODEL_SUFFIXES)]
         if len(models) != 1:
-            raise TunelabError(f"run {run_id} has {len(models)} model artifacts ({', '.join(models) or 'none'}): name one")
+            raise TunelabError(
+                f"run {run_id} has {len(models)} model artifacts ({', '.join(models) or 'none'}): name one"
+            )
         artifact = models[0]
     if artifact not in files:
         raise TunelabError(f"run {run_id} has no artifact {artifact!r} (it has: {', '.join(files) or 'none'})")
@@ -68,7 +70,7 @@ def register(settings: Settings, run_id: int, name: str, artifact: str | None = 
         run_id=run_id,
         experiment=run["experiment"]["name"],
         artifact=artifact,
-        registered_at=dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
+        registered_at=dt.datetime.now(dt.UTC).replace(microsecond=0),
         metrics=metrics,
         data_version=info.get("data_version"),
         git_commit=info.get("git_commit"),

@@ -175,10 +175,12 @@ def tune(settings: Settings, params: PipelineParams) -> list[dict[str, Any]]:
             for spec_file in params.tune.specs:
                 spec = load_search_spec(on_train, Path(spec_file))
                 key = _study_key(spec.model_dump_json(), params.tune.n_trials, on_train)
-                spec = spec.model_copy(update={
-                    "study_name": f"pipeline-{spec.study_name}-{key}",
-                    "budget": spec.budget.model_copy(update={"n_trials": params.tune.n_trials}),
-                })  # fmt: skip
+                spec = spec.model_copy(
+                    update={
+                        "study_name": f"pipeline-{spec.study_name}-{key}",
+                        "budget": spec.budget.model_copy(update={"n_trials": params.tune.n_trials}),
+                    }
+                )
                 run_search(on_train, prepare_spec_search(on_train, spec, None, params.tune.workers))
                 report = load_study(on_train, spec.study_name)
                 rows += _history_rows(report)
@@ -239,7 +241,7 @@ def evaluate(settings: Settings, params: PipelineParams) -> dict[str, Any]:
     selected = "stack" if stacked["beats_best_single"] else "best_single"
     metrics["selected"] = selected
     (settings.project_dir / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
-    rows = [{"actual": int(a), "predicted": int(p)} for a, p in zip(test.y, predictions[selected])]
+    rows = [{"actual": int(a), "predicted": int(p)} for a, p in zip(test.y, predictions[selected], strict=False)]
     _write_csv(settings.project_dir / CONFUSION, ["actual", "predicted"], rows)
     source = MODELS_DIR / ("stack" if selected == "stack" else params.model_stage)
     target = settings.project_dir / MODELS_DIR / "selected"
@@ -320,7 +322,12 @@ def _write_candidates(
         {"_id": {"$in": run_ids}}, {"experiment.name": 1, "result": 1, "info.dataset": 1}
     )
     candidates = [
-        {"run_id": r["_id"], "experiment": r["experiment"]["name"], "result": r["result"], "dataset": r["info"]["dataset"]}
+        {
+            "run_id": r["_id"],
+            "experiment": r["experiment"]["name"],
+            "result": r["result"],
+            "dataset": r["info"]["dataset"],
+        }
         for r in runs
     ]
     ranked = sorted(candidates, key=lambda c: (-c["result"], c["run_id"]))
@@ -329,7 +336,9 @@ def _write_candidates(
         record["skipped"] = skipped
     (directory / "candidates.json").write_text(json.dumps(record, indent=2) + "\n")
     if ranked:
-        _save_model(settings, MODELS_DIR / stage, {"run_id": ranked[0]["run_id"], "artifact": "model.joblib"}, clear=False)
+        _save_model(
+            settings, MODELS_DIR / stage, {"run_id": ranked[0]["run_id"], "artifact": "model.joblib"}, clear=False
+        )
     return ranked
 
 

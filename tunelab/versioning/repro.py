@@ -78,8 +78,8 @@ def check_workspace(settings: Settings, origin: RunOrigin) -> list[str]:
         if current != origin.data_version:
             problems.append(
                 f"data: run {origin.run_id} read {origin.data_path} version {origin.data_version[:12]}, the working "
-                f"tree has {current[:12] if current else 'no such file'} (`git checkout {origin.git_commit or 'COMMIT'} "
-                "&& dvc checkout`)"
+                f"tree has {current[:12] if current else 'no such file'} "
+                f"(`git checkout {origin.git_commit or 'COMMIT'} && dvc checkout`)"
             )
     return problems
 
@@ -98,9 +98,11 @@ def reproduce(settings: Settings, origin: RunOrigin) -> RunOutcome:
     data_dir = settings.project_dir / Path(origin.data_path).parent if origin.data_path else settings.data_dir
     with data_dir_override(data_dir):
         request = prepare_run(
-            settings, origin.experiment, updates={f"run {origin.run_id}": origin.config},
+            settings,
+            origin.experiment,
+            updates={f"run {origin.run_id}": origin.config},
             info={"reproduces": origin.run_id},
-        )  # fmt: skip
+        )
         return execute(settings, request)
 
 
@@ -121,13 +123,18 @@ def reproduce_in_worktree(settings: Settings, origin: RunOrigin, argv: list[str]
             target = worktree / origin.data_path
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(data, target)
-        env = {**os.environ, "TUNELAB_PROJECT_DIR": str(worktree), "TUNELAB_STATE_DIR": str(settings.state_dir),
-               "TUNELAB_MONGO_URL": db.mongo_url(settings)}  # fmt: skip
+        env = {
+            **os.environ,
+            "TUNELAB_PROJECT_DIR": str(worktree),
+            "TUNELAB_STATE_DIR": str(settings.state_dir),
+            "TUNELAB_MONGO_URL": db.mongo_url(settings),
+        }
         # -P: the worktree (the cwd) must not shadow the installed tunelab with the commit's own copy
         return subprocess.run([sys.executable, "-P", "-m", "tunelab", *argv], cwd=worktree, env=env).returncode
     finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=settings.project_dir,
-                       capture_output=True)  # fmt: skip
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(worktree)], cwd=settings.project_dir, capture_output=True
+        )
         shutil.rmtree(worktree, ignore_errors=True)
 
 
