@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 
 class PidFile:
     """A JSON file holding a background process's pid and facts about it (port, url…).
@@ -31,7 +33,7 @@ class PidFile:
             pid = int(record["pid"])
         except (FileNotFoundError, ValueError, KeyError, TypeError):
             return None
-        if not alive(pid) or self.marker not in _cmdline(pid):
+        if not alive(pid) or self.marker not in " ".join(_cmdline(pid)):
             return None
         return record
 
@@ -82,17 +84,13 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def alive(pid: int) -> bool:
+    """True if ``pid`` runs; a zombie (dead, not yet reaped) counts as dead."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    # A zombie child of ours is dead for our purposes.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def tail(path: Path, lines: int = 3) -> str:
@@ -103,8 +101,8 @@ def tail(path: Path, lines: int = 3) -> str:
         return "(no log)"
 
 
-def _cmdline(pid: int) -> str:
+def _cmdline(pid: int) -> list[str]:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
+        return psutil.Process(pid).cmdline()
+    except psutil.Error:
+        return []

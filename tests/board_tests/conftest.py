@@ -4,28 +4,25 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from base64 import b64encode
 
+import psutil
 import pytest
+from urllib3.util import make_headers
 
 from tests.conftest import free_port
 
 
 def get(url: str, auth: tuple[str, str] | None = None):
-    request = urllib.request.Request(url)
-    if auth:
-        request.add_header("Authorization", "Basic " + b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
+    request = urllib.request.Request(url, headers=make_headers(basic_auth=":".join(auth)) if auth else {})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
 
 def listening_address(port: int) -> str:
-    """The IPv4 address a socket LISTENs on ``port`` with, read from /proc/net/tcp."""
-    for line in open("/proc/net/tcp").read().splitlines()[1:]:
-        local, state = line.split()[1], line.split()[3]
-        address, port_hex = local.split(":")
-        if int(port_hex, 16) == port and state == "0A":
-            return ".".join(str(int(address[i : i + 2], 16)) for i in (6, 4, 2, 0))
+    """The IPv4 address a socket LISTENs on ``port`` with."""
+    for conn in psutil.net_connections("tcp4"):
+        if conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
+            return conn.laddr.ip
     raise AssertionError(f"nothing listens on port {port}")
 
 

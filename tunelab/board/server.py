@@ -9,7 +9,6 @@ address; ``preload.js`` pins it.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import secrets
@@ -18,6 +17,8 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from urllib3.util import make_headers
 
 from tunelab.board.install import node_executable
 from tunelab.errors import TunelabError
@@ -115,10 +116,8 @@ def _url_host(host: str) -> str:
 
 
 def _answers(url: str, auth: tuple[str, str] | None) -> bool:
-    request = urllib.request.Request(url)
-    if auth is not None:
-        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
+    headers = make_headers(basic_auth=":".join(auth)) if auth is not None else {}
+    request = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=2) as response:
             return response.status == 200

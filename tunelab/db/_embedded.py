@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import fcntl
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from filelock import FileLock
 
 from tunelab.db._client import ping
 from tunelab.errors import TunelabError
@@ -59,7 +58,7 @@ class EmbeddedServer:
         held by another program or the server does not come up.
         """
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        with self._start_lock():
+        with FileLock(self.state_dir / "db.lock"):
             if self._running_pid() is not None:
                 ping(self.url, timeout=timeout)
                 return False
@@ -119,15 +118,6 @@ class EmbeddedServer:
     def _running_pid(self) -> int | None:
         record = self.pid_file.running()
         return None if record is None else record["pid"]
-
-    @contextmanager
-    def _start_lock(self) -> Iterator[None]:
-        with open(self.state_dir / "db.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _server_executable() -> str:

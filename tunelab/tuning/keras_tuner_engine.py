@@ -15,9 +15,10 @@ when the previous process died. One process tunes a project at a time.
 
 from __future__ import annotations
 
-import fcntl
 import os
 from typing import Any
+
+import filelock
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -130,11 +131,11 @@ def make_oracle(spec: SearchSpec) -> keras_tuner.Oracle:
 def run_worker(settings: Settings, spec: SearchSpec) -> int:
     """Run (or resume) the search; returns how many trials this call ran."""
     project = write_study_file(settings, spec)
-    with open(project / ".tunelab-lock", "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise TunelabError(f"study {spec.study_name!r} is being tuned by another process") from None
+    try:
+        held = filelock.FileLock(project / ".tunelab-lock").acquire(blocking=False)
+    except filelock.Timeout:
+        raise TunelabError(f"study {spec.study_name!r} is being tuned by another process") from None
+    with held:
         # We hold the project: any RUNNING run of this study lost its process.
         reason = f"worker lost: a previous process tuning {spec.study_name} died"
         fail_dead_runs(db.connect(settings)["runs"], {"info.study": spec.study_name, "info.engine": ENGINE}, 0, reason)

@@ -8,7 +8,6 @@ one, so that any number of workers finish exactly ``n_trials`` trials.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import re
 from abc import ABC, abstractmethod
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import optuna
 import sqlalchemy
+from filelock import FileLock
 
 from tunelab import db
 from tunelab.errors import TunelabError
@@ -52,8 +52,7 @@ class JournalStorage(StudyStorage):
 
     @contextmanager
     def budget_lock(self, study_name: str) -> Iterator[None]:
-        with open(self._lock_path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # released by the kernel if the holder dies
+        with FileLock(self._lock_path):  # an flock: released by the kernel if the holder dies
             yield
 
 
