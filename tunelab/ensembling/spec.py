@@ -20,30 +20,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from tunelab.errors import TunelabError
-from tunelab.tracking.config import describe_validation_error, load_json
+from tunelab.tracking.config import Strict, load_spec
 
 NAMED_LEARNERS = ("logistic_regression", "svc", "random_forest", "gradient_boosting", "knn", "naive_bayes")
 SCORERS = ("accuracy", "balanced_accuracy", "f1")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class StudySource(_Strict):
+class StudySource(Strict):
     study: str
     top: int = Field(ge=1)
     storage: str | None = None
 
 
-class RunSource(_Strict):
+class RunSource(Strict):
     runs: list[int] = Field(min_length=1)
 
 
-class Layer(_Strict):
+class Layer(Strict):
     type: Literal["stack", "blend", "subset"] = "stack"
     proba: bool = False
     folds: int = Field(default=5, ge=2, description="stack and subset layers")
@@ -51,7 +46,7 @@ class Layer(_Strict):
     learners: list[Literal[NAMED_LEARNERS]] = Field(default=[], description="layers after the first")
 
 
-class EnsembleSpec(_Strict):
+class EnsembleSpec(Strict):
     base_learners: list[StudySource | RunSource] = Field(min_length=1)
     layers: list[Layer] = Field(default=[Layer()], min_length=1)
     meta: Literal[NAMED_LEARNERS] | list[Literal[NAMED_LEARNERS]] = "logistic_regression"
@@ -77,8 +72,4 @@ class EnsembleSpec(_Strict):
 
 def load_ensemble_spec(path: Path) -> EnsembleSpec:
     """Read and check an ensemble spec; TunelabError ``"<path>: key 'layers.0.type': …"``."""
-    raw = load_json(path)
-    try:
-        return EnsembleSpec.model_validate(raw)
-    except ValidationError as exc:
-        raise TunelabError(f"{path}: {describe_validation_error(exc, ('StudySource', 'RunSource'))}") from None
+    return load_spec(path, EnsembleSpec, ("StudySource", "RunSource"))

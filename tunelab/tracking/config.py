@@ -1,7 +1,9 @@
-"""Experiment configs: JSON files plus ``KEY=VALUE`` overrides, checked against a schema.
+"""Experiment configs and spec files: JSON (or YAML) checked against a strict schema.
 
 An experiment's schema is a pydantic model (subclass :class:`ExperimentConfig`);
-its default values live in ``configs/<experiment>.json``. Every problem is a
+its default values live in ``configs/<experiment>.json``, ``KEY=VALUE`` overrides
+go on top. Search specs, ensemble specs and ``params.yaml`` are :class:`Strict`
+models read by :func:`load_spec`. Every problem is a
 :class:`~tunelab.errors.TunelabError` naming the file (with line and column for
 bad JSON) or the override, and the key at fault.
 """
@@ -12,29 +14,32 @@ import ast
 import json
 from collections.abc import Container, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tunelab.errors import TunelabError
 
 
-class ExperimentConfig(BaseModel):
-    """Base schema: unknown keys are errors, values are not coerced (an int passes as a float)."""
+class Strict(BaseModel):
+    """Base of every tunelab schema: unknown keys are errors, values are not coerced (an int passes as a float)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ExperimentConfig(Strict):
+    """Base of an experiment's config schema."""
 
     seed: int
 
 
+Model = TypeVar("Model", bound=BaseModel)
+
+
 def load_json(path: Path) -> dict[str, Any]:
     """Read a JSON object from ``path``; errors name ``path:line:col``."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise TunelabError(f"{path}: config file not found") from None
-    except OSError as exc:
-        raise TunelabError(f"{path}: cannot read: {exc.strerror}") from None
+    text = _read(path)
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -42,6 +47,41 @@ def load_json(path: Path) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TunelabError(f"{path}: a config must be a JSON object, got {type(value).__name__}")
     return value
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping from ``path``; errors name the file and, for bad YAML, the line."""
+    try:
+        value = yaml.safe_load(_read(path))
+    except yaml.YAMLError as exc:
+        raise TunelabError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(value, dict):
+        raise TunelabError(f"{path}: a config must be a YAML mapping, got {type(value).__name__}")
+    return value
+
+
+def load_spec(
+    path: Path, schema: type[Model], union_members: Container[str] = (), extra: Mapping[str, Any] | None = None
+) -> Model:
+    """Read ``path`` (YAML if it ends in ``.yaml``/``.yml``, else JSON) as ``schema``.
+
+    ``extra`` adds keys the file does not hold (e.g. where it came from). Raises
+    TunelabError ``"<path>: key 'a.b': <why>"`` (see :func:`describe_validation_error`).
+    """
+    raw = load_yaml(path) if path.suffix in (".yaml", ".yml") else load_json(path)
+    try:
+        return schema.model_validate({**raw, **(extra or {})})
+    except ValidationError as exc:
+        raise TunelabError(f"{path}: {describe_validation_error(exc, union_members)}") from None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        raise TunelabError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise TunelabError(f"{path}: cannot read: {exc.strerror}") from None
 
 
 def parse_value(text: str) -> Any:

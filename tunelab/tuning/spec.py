@@ -32,11 +32,11 @@ import itertools
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings
-from tunelab.tracking.config import describe_validation_error, load_json, validate
+from tunelab.tracking.config import Strict, load_json, load_spec, validate
 from tunelab.tracking.registry import load_experiment
 
 Scalar = bool | int | float | str | None
@@ -48,11 +48,7 @@ PRUNERS = ("none", "median", "successive_halving", "hyperband")
 PARAM_TYPES = ("float", "int", "categorical", "fixed")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class FloatParam(_Strict):
+class FloatParam(Strict):
     type: Literal["float"]
     low: float
     high: float
@@ -65,7 +61,7 @@ class FloatParam(_Strict):
         return self
 
 
-class IntParam(_Strict):
+class IntParam(Strict):
     type: Literal["int"]
     low: int
     high: int
@@ -78,12 +74,12 @@ class IntParam(_Strict):
         return self
 
 
-class CategoricalParam(_Strict):
+class CategoricalParam(Strict):
     type: Literal["categorical"]
     choices: list[Scalar] = Field(min_length=1)
 
 
-class FixedParam(_Strict):
+class FixedParam(Strict):
     type: Literal["fixed"]
     value: Any
 
@@ -100,21 +96,21 @@ def _check_range(low: float, high: float, log: bool, step: float | None) -> None
         raise ValueError("log and step cannot be combined")
 
 
-class PrunerSpec(_Strict):
+class PrunerSpec(Strict):
     """An Optuna pruner: its name and keyword arguments (e.g. ``n_warmup_steps``)."""
 
     name: Literal[PRUNERS]
     options: dict[str, Any] = {}
 
 
-class Budget(_Strict):
+class Budget(Strict):
     n_trials: int | None = Field(default=None, ge=1)
     timeout: float | None = Field(default=None, gt=0, description="seconds, per tunelab tune command")
     max_epochs: int | None = Field(default=None, ge=1, description="Hyperband's largest resource")
     factor: int = Field(default=3, ge=2, description="Hyperband's reduction factor")
 
 
-class SearchSpec(_Strict):
+class SearchSpec(Strict):
     """A validated search spec (see the module docstring)."""
 
     experiment: str
@@ -216,11 +212,7 @@ def load_search_spec(settings: Settings, path: Path) -> SearchSpec:
 
     Raises TunelabError ``"<path>: key 'space.C.low': <why>"``.
     """
-    raw = load_json(path)
-    try:
-        spec = SearchSpec.model_validate({**raw, "source": str(path)})
-    except ValidationError as exc:
-        raise TunelabError(f"{path}: {describe_validation_error(exc, PARAM_TYPES)}") from None
+    spec = load_spec(path, SearchSpec, PARAM_TYPES, extra={"source": str(path)})
     if not spec.study_name:
         spec = spec.model_copy(update={"study_name": path.stem})
     _check_against_experiment(settings, spec, path)

@@ -22,8 +22,7 @@ from typing import Any, Literal
 
 import joblib
 import numpy as np
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from tunelab import db
 from tunelab.ensembling import mlens_compat
@@ -32,7 +31,7 @@ from tunelab.ensembling.spec import NAMED_LEARNERS, EnsembleSpec, Layer, RunSour
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings, data_dir_override
 from tunelab.tracking.artifacts import read_artifact
-from tunelab.tracking.config import describe_validation_error
+from tunelab.tracking.config import Strict, load_spec
 from tunelab.tracking.registry import infer_experiment
 from tunelab.tracking.runner import RunOutcome, execute, prepare_run
 from tunelab.tuning.search import prepare_spec_search, run_search
@@ -53,20 +52,16 @@ PREDICTIONS = Path("predictions/batch.csv")
 REGISTERED = MODELS_DIR / "registered.json"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class PrepareParams(_Strict):
+class PrepareParams(Strict):
     test_size: float = Field(gt=0, lt=1, description="share of every data set held out for evaluate")
     seed: int
 
 
-class TrainParams(_Strict):
+class TrainParams(Strict):
     configs: list[str] = Field(min_length=1, description="fixed-parameter configs, one run each")
 
 
-class TuneParams(_Strict):
+class TuneParams(Strict):
     enabled: bool
     specs: list[str] = Field(min_length=1, description="search specs, one study each")
     n_trials: int = Field(ge=1, description="per study; replaces the specs' budgets")
@@ -74,22 +69,22 @@ class TuneParams(_Strict):
     top: int = Field(default=2, ge=1, description="best trials of each study handed to the stack")
 
 
-class StackParams(_Strict):
+class StackParams(Strict):
     meta: Literal[NAMED_LEARNERS]
     folds: int = Field(default=5, ge=2)
     test_size: float = Field(default=0.3, gt=0, lt=1)
     seed: int = 42
 
 
-class TransformParams(_Strict):
+class TransformParams(Strict):
     input: str = Field(description="CSV of feature rows (with a header) to predict")
 
 
-class RegisterParams(_Strict):
+class RegisterParams(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
 
 
-class PipelineParams(_Strict):
+class PipelineParams(Strict):
     prepare: PrepareParams
     train: TrainParams
     tune: TuneParams
@@ -105,17 +100,7 @@ class PipelineParams(_Strict):
 
 def load_params(project_dir: Path) -> PipelineParams:
     """Read and check ``params.yaml``; TunelabError ``"params.yaml: key 'tune.n_trials': …"``."""
-    path = project_dir / PARAMS_FILE
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise TunelabError(f"{path}: no such file (the pipeline's parameters)") from None
-    except yaml.YAMLError as exc:
-        raise TunelabError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from None
-    try:
-        return PipelineParams.model_validate(raw)
-    except ValidationError as exc:
-        raise TunelabError(f"{path}: {describe_validation_error(exc)}") from None
+    return load_spec(project_dir / PARAMS_FILE, PipelineParams)
 
 
 @contextmanager
