@@ -19,14 +19,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import TrialState
 
 from tunelab.board.columns import summary_key
-
-STATES = {
-    "COMPLETED": TrialState.COMPLETE,
-    "PRUNED": TrialState.PRUNED,
-    "FAILED": TrialState.FAIL,
-    "INTERRUPTED": TrialState.FAIL,
-    "TIMEOUT": TrialState.FAIL,
-}
+from tunelab.tuning.states import run_state
 
 
 @dataclass(frozen=True)
@@ -105,7 +98,7 @@ def to_optuna(study: StudyRuns) -> optuna.Study:
     rebuilt = optuna.create_study(study_name=study.name, directions=study.directions)
     distributions = _distributions(study)
     for run in study.runs:
-        state = STATES.get(run["status"])
+        state = run_state(run["status"])
         values = study.objective(run)
         if state is None or (state == TrialState.COMPLETE and values is None):
             continue

@@ -16,10 +16,10 @@ from tunelab.errors import TunelabError
 from tunelab.settings import Settings
 from tunelab.tuning.optuna_engine import TrialCounts
 from tunelab.tuning.spec import SearchSpec
+from tunelab.tuning.states import keras_tuner_state
 
 ENGINE = "keras-tuner"
 STUDY_FILE = "study.json"
-_COUNTED_AS = {"COMPLETED": "complete", "RUNNING": "running", "IDLE": "waiting"}
 
 
 def check(settings: Settings, spec: SearchSpec, storage_url: str | None, workers: int) -> None:
@@ -77,5 +77,4 @@ def trial_files(settings: Settings, study_name: str) -> list[dict[str, Any]]:
 
 
 def count_trials(settings: Settings, study_name: str) -> TrialCounts:
-    states = [_COUNTED_AS.get(t["status"], "failed") for t in trial_files(settings, study_name)]
-    return TrialCounts(**{state: states.count(state) for state in set(states)})
+    return TrialCounts.of(keras_tuner_state(t["status"]) for t in trial_files(settings, study_name))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -60,19 +60,23 @@ class TrialCounts:
         """Trials that count against the budget: complete or pruned."""
         return self.complete + self.pruned
 
+    @classmethod
+    def of(cls, states: Iterable[TrialState]) -> TrialCounts:
+        states = list(states)
+        return cls(
+            complete=states.count(TrialState.COMPLETE),
+            pruned=states.count(TrialState.PRUNED),
+            failed=states.count(TrialState.FAIL),
+            running=states.count(TrialState.RUNNING),
+            waiting=states.count(TrialState.WAITING),
+        )
+
 
 def count_trials(trials: optuna.Study | list[optuna.trial.FrozenTrial]) -> TrialCounts:
     """Trials by state, of a study or of a list of its trials."""
     if isinstance(trials, optuna.Study):
         trials = trials.get_trials(deepcopy=False)
-    states = [t.state for t in trials]
-    return TrialCounts(
-        complete=states.count(TrialState.COMPLETE),
-        pruned=states.count(TrialState.PRUNED),
-        failed=states.count(TrialState.FAIL),
-        running=states.count(TrialState.RUNNING),
-        waiting=states.count(TrialState.WAITING),
-    )
+    return TrialCounts.of(t.state for t in trials)
 
 
 def check(settings: Settings, spec: SearchSpec, storage_url: str | None) -> StudyStorage:

@@ -19,6 +19,7 @@ from tunelab import db
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings
 from tunelab.tuning import keras_tuner_projects, optuna_engine
+from tunelab.tuning.states import keras_tuner_state
 from tunelab.tuning.storages import StudyStorage, open_storage
 
 
@@ -115,9 +116,6 @@ def _optuna_report(settings: Settings, storage: StudyStorage, name: str) -> Stud
     )
 
 
-_KT_STATES = {"COMPLETED": "COMPLETE", "RUNNING": "RUNNING", "IDLE": "WAITING"}
-
-
 def _keras_tuner_report(settings: Settings, name: str) -> StudyReport:
     about = keras_tuner_projects.read_study_file(settings, name)
     runs = (
@@ -136,7 +134,7 @@ def _keras_tuner_report(settings: Settings, name: str) -> StudyReport:
         duration = (run["stop_time"] - run["start_time"]).total_seconds() if run.get("stop_time") else None
         values = None if t.get("score") is None else [t["score"]]
         params = {k: v for k, v in t["hyperparameters"]["values"].items() if not k.startswith("tuner/")}
-        trials.append(TrialRow(number, _KT_STATES.get(t["status"], "FAIL"), values, params, run.get("_id"), duration))
+        trials.append(TrialRow(number, keras_tuner_state(t["status"]).name, values, params, run.get("_id"), duration))
     return StudyReport(
         name, keras_tuner_projects.ENGINE, about["experiment"], [about["metric"]], [about["direction"]], trials
     )
