@@ -48,8 +48,8 @@ def board(
     if not entry_point().is_file():
         with err.status(f"installing Omniboard {OMNIBOARD_VERSION} with npm (once, about a minute)…"):
             ensure_omniboard()
-    url = db.mongo_url(settings)  # starts the embedded database if needed
-    mongo = db.client(url)
+    mongo = db.connect(settings).client  # starts the embedded database if needed
+    url = db.configured_url(settings)
     names = databases or [settings.db_name]
     for name in names:
         register_columns(mongo[name], mongo[name]["metrics"].distinct("name"))

@@ -59,4 +59,4 @@ def db_status() -> None:
 def db_url() -> None:
     """Print the MongoDB URL tunelab uses."""
     settings = load_settings()
-    console.print(settings.mongo_url or db.embedded_server(settings).url, highlight=False)
+    console.print(db.configured_url(settings), highlight=False)

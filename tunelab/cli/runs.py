@@ -67,9 +67,9 @@ def batch(
         request = prepare_run(settings, name, path, assignments)
         requests.append(replace(request, info={"batch_key": request.key}))
     if not offline:
-        db.mongo_url(settings)  # fail before any worker starts
+        database = db.connect(settings)  # fail before any worker starts
         if not rerun:
-            done = completed_keys(settings, requests)
+            done = completed_keys(database, requests)
             if done:
                 err.print(f"skipping {len(done)} config(s) with a COMPLETED run already (--rerun to run them again)")
             requests = [r for r in requests if r.key not in done]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pymongo.database import Database
 
-from tunelab.db._client import client, database, ping, ping_client, redact
+from tunelab.db._client import client, open_shared_client, ping, ping_client, redact, shared_client
 from tunelab.db._embedded import EmbeddedServer, ServerStatus
 from tunelab.settings import Settings
 
@@ -12,8 +12,8 @@ __all__ = [
     "EmbeddedServer",
     "ServerStatus",
     "client",
+    "configured_url",
     "connect",
-    "database",
     "embedded_server",
     "mongo_url",
     "ping",
@@ -24,6 +24,11 @@ __all__ = [
 
 def embedded_server(settings: Settings) -> EmbeddedServer:
     return EmbeddedServer(settings.state_dir, settings.db_port)
+
+
+def configured_url(settings: Settings) -> str:
+    """The URL of the database tunelab uses: the configured one, else the embedded server's (not checked)."""
+    return settings.mongo_url or embedded_server(settings).url
 
 
 def mongo_url(settings: Settings, *, start: bool = True, timeout: float = 5.0) -> str:
@@ -45,5 +50,13 @@ def mongo_url(settings: Settings, *, start: bool = True, timeout: float = 5.0) -
 
 
 def connect(settings: Settings, *, start: bool = True) -> Database:
-    """The run database, started on demand when embedded."""
-    return database(mongo_url(settings, start=start), settings.db_name)
+    """The run database, on this process's one client for its URL.
+
+    The first call for a URL starts the embedded server if needed (``start=True``)
+    and pings the server: TunelabError naming the URL if it does not answer.
+    Later calls reuse the open client.
+    """
+    url = configured_url(settings)
+    if shared_client(url) is None and start and not settings.mongo_url:
+        embedded_server(settings).start()
+    return open_shared_client(url)[settings.db_name]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 import pymongo
 import pymongo.errors
-from pymongo.database import Database
 
 from tunelab.errors import TunelabError
 
@@ -42,6 +43,19 @@ def ping_client(mongo: pymongo.MongoClient, url: str) -> None:
         raise TunelabError(f"cannot reach MongoDB at {redact(url)}: {reason}") from None
 
 
-def database(url: str, name: str) -> Database:
-    """The named database on ``url`` (connects lazily)."""
-    return client(url)[name]
+_shared: dict[tuple[int, str], pymongo.MongoClient] = {}
+
+
+def shared_client(url: str) -> pymongo.MongoClient | None:
+    """This process's client for ``url``, or None if :func:`open_shared_client` has not made it yet."""
+    return _shared.get((os.getpid(), url))  # keyed by pid too: a client must not cross a fork
+
+
+def open_shared_client(url: str) -> pymongo.MongoClient:
+    """This process's one client for ``url``: made and pinged on the first call, reused after."""
+    mongo = shared_client(url)
+    if mongo is None:
+        mongo = client(url)
+        ping_client(mongo, url)
+        _shared[(os.getpid(), url)] = mongo
+    return mongo

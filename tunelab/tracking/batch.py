@@ -6,7 +6,8 @@ import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 
-from tunelab import db
+from pymongo.database import Database
+
 from tunelab.settings import Settings
 from tunelab.tracking import worker_process
 from tunelab.tracking.runner import RunOutcome, RunRequest, execute
@@ -20,11 +21,10 @@ class BatchInterrupted(Exception):
         self.outcomes = outcomes
 
 
-def completed_keys(settings: Settings, requests: Sequence[RunRequest]) -> set[str]:
-    """The request keys that already have a COMPLETED run in the database."""
-    runs = db.connect(settings)["runs"]
+def completed_keys(database: Database, requests: Sequence[RunRequest]) -> set[str]:
+    """The request keys that already have a COMPLETED run in ``database``."""
     keys = [r.key for r in requests]
-    found = runs.find({"info.batch_key": {"$in": keys}, "status": "COMPLETED"}, {"info.batch_key": 1})
+    found = database.runs.find({"info.batch_key": {"$in": keys}, "status": "COMPLETED"}, {"info.batch_key": 1})
     return {doc["info"]["batch_key"] for doc in found}
 
 

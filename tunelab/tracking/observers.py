@@ -158,7 +158,6 @@ def _is_finite(value: Any) -> bool:
         return False
 
 
-_clients: dict[str, pymongo.MongoClient] = {}
 _last_ping: dict[str, float] = {}
 _indexed: set[tuple[str, str]] = set()
 PING_EVERY_S = 2.0
@@ -167,19 +166,19 @@ PING_EVERY_S = 2.0
 def mongo_observer(settings: Settings) -> TunelabMongoObserver:
     """An observer on tunelab's database, which must answer (started on demand if embedded).
 
-    One client per process and URL; later runs check it with a ping on the open
-    connection, at most every PING_EVERY_S (a search runs many short trials).
+    It uses the process's one client (:func:`tunelab.db.connect`); later runs
+    check it with a ping on the open connection, at most every PING_EVERY_S (a
+    search runs many short trials).
     """
-    url = settings.mongo_url or db.embedded_server(settings).url
-    if url not in _clients:
-        _clients[url] = db.client(db.mongo_url(settings))
-    elif time.monotonic() - _last_ping.get(url, 0.0) > PING_EVERY_S:
-        db.ping_client(_clients[url], url)
+    database = db.connect(settings)
+    url = db.configured_url(settings)
+    if time.monotonic() - _last_ping.setdefault(url, time.monotonic()) > PING_EVERY_S:
+        db.ping_client(database.client, url)
     _last_ping[url] = time.monotonic()
     if (url, settings.db_name) not in _indexed:
-        ensure_indexes(_clients[url][settings.db_name])
+        ensure_indexes(database)
         _indexed.add((url, settings.db_name))
-    return TunelabMongoObserver(_clients[url], settings.db_name, str(settings.failed_saves_dir))
+    return TunelabMongoObserver(database.client, settings.db_name, str(settings.failed_saves_dir))
 
 
 def ensure_indexes(database: pymongo.database.Database) -> None:
