@@ -37,5 +37,7 @@ def test_shipped_ensemble_specs_are_valid():
 
     from tunelab.ensembling.spec import load_ensemble_spec
 
-    for path in sorted((Path(__file__).resolve().parents[2] / "configs" / "ensemble").glob("*.json")):
+    paths = sorted((Path(__file__).resolve().parents[2] / "configs" / "ensemble").glob("*.json"))
+    assert paths, "no ensemble specs found"
+    for path in paths:
         assert load_ensemble_spec(path).base_learners

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import collections
-import collections.abc
 import subprocess
 import sys
 import textwrap
@@ -13,20 +11,33 @@ import numpy as np
 from tunelab.ensembling import mlens_compat
 
 
-def test_each_patch():
-    mlens_compat.apply()
-    assert collections.Sequence is collections.abc.Sequence
-    assert np.int is int
-    array = np.arange(12, dtype=np.float64).reshape(3, 4)
-    assert np.byte_bounds(array) == np.lib.array_utils.byte_bounds(array)
+def run_fresh(script: str) -> None:
+    """Run ``script`` in a fresh interpreter (no patch applied yet); it must print ``ok``."""
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True)
+    assert result.stdout.strip().endswith("ok"), result.stderr
 
-    from mlens.externals.joblib import numpy_pickle
-    from mlens.externals.sklearn.base import BaseEstimator
 
-    assert BaseEstimator().__sklearn_tags__().estimator_type is None
-    path = __import__("tempfile").mktemp(suffix=".pkl")
-    numpy_pickle.dump(array, path)  # writes through NumpyArrayWrapper.write_array
-    assert (numpy_pickle.load(path) == array).all()
+def test_each_patch(tmp_path):
+    run_fresh(f"""
+        import collections, collections.abc
+        import numpy as np
+        assert not hasattr(collections, "Sequence") and not hasattr(np, "int") and not hasattr(np, "byte_bounds")
+        from tunelab.ensembling import mlens_compat
+        mlens_compat.apply()
+        assert collections.Sequence is collections.abc.Sequence
+        assert np.int is int
+        array = np.arange(12, dtype=np.float64).reshape(3, 4)
+        assert np.byte_bounds(array) == np.lib.array_utils.byte_bounds(array)
+
+        from mlens.externals.joblib import numpy_pickle
+        from mlens.externals.sklearn.base import BaseEstimator
+
+        assert BaseEstimator().__sklearn_tags__().estimator_type is None
+        path = {str(tmp_path / "array.pkl")!r}
+        numpy_pickle.dump(array, path)  # writes through NumpyArrayWrapper.write_array
+        assert (numpy_pickle.load(path) == array).all()
+        print("ok")
+    """)
 
 
 def test_apply_twice_is_harmless():
@@ -36,7 +47,7 @@ def test_apply_twice_is_harmless():
 
 
 def test_existing_names_are_not_replaced():
-    script = textwrap.dedent("""
+    run_fresh("""
         import collections, numpy as np
         class Mine: pass
         collections.Hashable = Mine
@@ -48,8 +59,6 @@ def test_existing_names_are_not_replaced():
         assert collections.OrderedDict.__module__ == "collections"
         print("ok")
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert result.stdout.strip().endswith("ok"), result.stderr
 
 
 def test_cross_val_score_on_an_ensemble():

@@ -83,6 +83,8 @@ def test_gp_sampler_without_pytorch_says_how_to_get_it(test_project_env, tmp_pat
 def test_shipped_specs_are_valid(tunelab_env):
     from tunelab.tuning.spec import load_search_spec
 
-    for path in sorted((tunelab_env.settings.project_dir / "configs" / "search").glob("*.json")):
+    paths = sorted((tunelab_env.settings.project_dir / "configs" / "search").glob("*.json"))
+    assert paths, "no search specs found"
+    for path in paths:
         spec = load_search_spec(tunelab_env.settings, path)
         assert spec.study_name == json.loads(path.read_text()).get("study_name", path.stem)
