@@ -7,7 +7,7 @@ from typing import Literal
 import pytest
 
 from tunelab.errors import TunelabError
-from tunelab.tracking.config import ExperimentConfig, load_json, parse_overrides, validate
+from tunelab.tracking.config import ExperimentConfig, load_config, parse_overrides, validate
 
 
 class Schema(ExperimentConfig):
@@ -19,15 +19,15 @@ def test_invalid_json_names_file_line_and_column(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text('{\n  "C": 1.0,\n  "kernel": rbf\n}')
     with pytest.raises(TunelabError, match=r"bad\.json:3:13: invalid JSON"):
-        load_json(path)
+        load_config(path)
 
 
 def test_missing_file_and_non_object(tmp_path):
     with pytest.raises(TunelabError, match="config file not found"):
-        load_json(tmp_path / "nope.json")
+        load_config(tmp_path / "nope.json")
     (tmp_path / "list.json").write_text("[1, 2]")
     with pytest.raises(TunelabError, match="must be a JSON object, got list"):
-        load_json(tmp_path / "list.json")
+        load_config(tmp_path / "list.json")
 
 
 def test_overrides_parse_like_sacred():

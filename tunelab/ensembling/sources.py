@@ -14,6 +14,7 @@ from tunelab import db
 from tunelab.ensembling.spec import EnsembleSpec, RunSource, StudySource
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings
+from tunelab.tracking.artifacts import completed_run
 from tunelab.tracking.registry import load_experiment
 from tunelab.tuning.studies import load_study
 
@@ -72,13 +73,11 @@ def run_sources(settings: Settings, run_ids: list[int]) -> list[SourceRun]:
 
 
 def _load_run(settings: Settings, run_id: int, spec_label: str) -> SourceRun:
-    run = db.connect(settings)["runs"].find_one(
-        {"_id": run_id}, {"experiment.name": 1, "config": 1, "status": 1, "info.dataset": 1}
-    )
-    if run is None:
-        raise TunelabError(f"{spec_label}: run {run_id} does not exist")
-    if run["status"] != "COMPLETED":
-        raise TunelabError(f"{spec_label}: run {run_id} is {run['status']}, not COMPLETED")
+    fields = {"experiment.name": 1, "config": 1, "info.dataset": 1}
+    try:
+        run = completed_run(db.connect(settings), run_id, fields, "stacked")
+    except TunelabError as exc:
+        raise TunelabError(f"{spec_label}: {exc}") from None
     source = SourceRun(run_id, run["experiment"]["name"], run["config"], run.get("info", {}).get("dataset", "?"))
     rebuild(settings, source, spec_label)  # fail now, not after fitting half the ensemble
     return source

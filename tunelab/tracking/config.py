@@ -37,51 +37,43 @@ class ExperimentConfig(Strict):
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def load_json(path: Path) -> dict[str, Any]:
-    """Read a JSON object from ``path``; errors name ``path:line:col``."""
-    text = _read(path)
+def load_config(path: Path) -> dict[str, Any]:
+    """Read a JSON object, or a YAML mapping if ``path`` ends in ``.yaml``/``.yml``.
+
+    Errors name the file, and for bad JSON ``path:line:col``.
+    """
     try:
-        value = json.loads(text)
+        text = path.read_text()
+    except FileNotFoundError:
+        raise TunelabError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise TunelabError(f"{path}: cannot read: {exc.strerror}") from None
+    is_yaml = path.suffix in (".yaml", ".yml")
+    try:
+        value = yaml.safe_load(text) if is_yaml else json.loads(text)
     except json.JSONDecodeError as exc:
         raise TunelabError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
-    if not isinstance(value, dict):
-        raise TunelabError(f"{path}: a config must be a JSON object, got {type(value).__name__}")
-    return value
-
-
-def load_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping from ``path``; errors name the file and, for bad YAML, the line."""
-    try:
-        value = yaml.safe_load(_read(path))
     except yaml.YAMLError as exc:
         raise TunelabError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(value, dict):
-        raise TunelabError(f"{path}: a config must be a YAML mapping, got {type(value).__name__}")
+        kind = "YAML mapping" if is_yaml else "JSON object"
+        raise TunelabError(f"{path}: a config must be a {kind}, got {type(value).__name__}")
     return value
 
 
 def load_spec(
     path: Path, schema: type[Model], union_members: Container[str] = (), extra: Mapping[str, Any] | None = None
 ) -> Model:
-    """Read ``path`` (YAML if it ends in ``.yaml``/``.yml``, else JSON) as ``schema``.
+    """Read ``path`` (see :func:`load_config`) as ``schema``.
 
     ``extra`` adds keys the file does not hold (e.g. where it came from). Raises
     TunelabError ``"<path>: key 'a.b': <why>"`` (see :func:`describe_validation_error`).
     """
-    raw = load_yaml(path) if path.suffix in (".yaml", ".yml") else load_json(path)
+    raw = load_config(path)
     try:
         return schema.model_validate({**raw, **(extra or {})})
     except ValidationError as exc:
         raise TunelabError(f"{path}: {describe_validation_error(exc, union_members)}") from None
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except FileNotFoundError:
-        raise TunelabError(f"{path}: config file not found") from None
-    except OSError as exc:
-        raise TunelabError(f"{path}: cannot read: {exc.strerror}") from None
 
 
 def parse_value(text: str) -> Any:

@@ -14,7 +14,7 @@ from sacred.observers import RunObserver
 from sacred.utils import SacredInterrupt
 
 from tunelab.settings import Settings
-from tunelab.tracking.config import load_json, merge, parse_overrides, validate
+from tunelab.tracking.config import load_config, merge, parse_overrides, validate
 from tunelab.tracking.observers import tracking_observers
 from tunelab.tracking.registry import load_experiment
 
@@ -62,9 +62,9 @@ def prepare_run(
     Raises TunelabError naming the file, key or override at fault.
     """
     ex = load_experiment(settings.experiments_dir, experiment)
-    sources = {str(ex.defaults_file): load_json(ex.defaults_file)}
+    sources = {str(ex.defaults_file): load_config(ex.defaults_file)}
     if config_file is not None:
-        sources[str(config_file)] = load_json(config_file)
+        sources[str(config_file)] = load_config(config_file)
     sources.update(updates or {})
     sources.update({f"--set {a}": parse_overrides([a]) for a in assignments})
     config = validate(ex.schema, sources)

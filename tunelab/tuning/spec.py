@@ -36,7 +36,7 @@ from pydantic import Field, model_validator
 
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings
-from tunelab.tracking.config import Strict, load_json, load_spec, validate
+from tunelab.tracking.config import Strict, load_config, load_spec, validate
 from tunelab.tracking.registry import load_experiment
 
 Scalar = bool | int | float | str | None
@@ -225,7 +225,7 @@ def _check_against_experiment(settings: Settings, spec: SearchSpec, path: Path) 
         ex = load_experiment(settings.experiments_dir, spec.experiment)
     except TunelabError as exc:
         raise TunelabError(f"{path}: key 'experiment': {exc}") from None
-    defaults = load_json(ex.defaults_file)
+    defaults = load_config(ex.defaults_file)
     validate(ex.schema, {str(ex.defaults_file): defaults, f"{path}: space": spec.fixed})
     for name, param in spec.params.items():
         if name not in ex.schema.model_fields:
