@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import joblib
 from sacred import SETTINGS, Experiment
 from sacred.dependencies import PackageDependency, gather_sources_and_dependencies
 from sacred.run import Run
@@ -22,14 +21,14 @@ from sacred.utils import SacredError
 from tunelab import db
 from tunelab.errors import TunelabError
 from tunelab.settings import load_settings
-from tunelab.tracking.artifacts import read_artifact
+from tunelab.tracking.artifacts import read_artifact, save_model
 from tunelab.tracking.config import ExperimentConfig, validate
 from tunelab.tracking.observers import BEAT_INTERVAL_S, tracking_observers
 from tunelab.versioning import Dataset, load_dataset
 
 SETTINGS.DEFAULT_BEAT_INTERVAL = BEAT_INTERVAL_S
 SETTINGS.CAPTURE_MODE = "sys"  # "fd" starts a tee process per run
-SETTINGS.DISCOVER_DEPENDENCIES = "none"  # see _loaded_packages
+SETTINGS.DISCOVER_DEPENDENCIES = "none"  # see loaded_packages
 
 OFFLINE_ENV = "TUNELAB_OFFLINE"
 
@@ -60,7 +59,7 @@ class TrackedExperiment(Experiment):
         except ValueError:  # a git repository without a commit yet
             found = gather_sources_and_dependencies(caller_globals, False, self.base_dir)
         self.mainfile, self.sources, _ = found
-        self.dependencies = _loaded_packages()
+        self.dependencies = loaded_packages()
         self.schema = schema
         self.step_listeners: list[Callable[[str, float, int | None], None]] = []
         self.defaults_file = experiment_dir.parent / "configs" / f"{name}.json"
@@ -123,13 +122,7 @@ class TrackedExperiment(Experiment):
 
     def save_model(self, model: Any, name: str = "model.joblib") -> None:
         """Store a fitted model as an artifact of the current run (Keras models as ``.keras``)."""
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / name
-            if hasattr(model, "save") and name.endswith(".keras"):
-                model.save(path)
-            else:
-                joblib.dump(model, path)
-            self.add_artifact(str(path), name=name, content_type="application/octet-stream")
+        save_model(self.add_artifact, model, name)
 
     def _current(self) -> Run:
         if self.current_run is None:
@@ -146,8 +139,8 @@ class TrackedExperiment(Experiment):
         return {}
 
 
-def _loaded_packages() -> set[PackageDependency]:
-    """Every installed distribution with a module loaded now, at its version.
+def loaded_packages() -> set[PackageDependency]:
+    """Every installed distribution with a module loaded now, at its version (a run's dependencies).
 
     Sacred maps modules to distributions through ``top_level.txt``, which
     today's wheels (scikit-learn's, for one) no longer ship.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
 import time
@@ -28,7 +29,7 @@ INDEXES = {
 
 
 class TunelabMongoObserver(MongoObserver):
-    """Sacred's MongoObserver, same schema, with four changes.
+    """Sacred's MongoObserver, same schema, with six changes.
 
     * A new run's id takes one query (Sacred counts the runs, then finds the largest id).
     * Source files are stored once per content (pymongo 4 dropped GridFS md5,
@@ -39,6 +40,10 @@ class TunelabMongoObserver(MongoObserver):
       and max value and step count, and ``info.git_commit`` the commit, so
       dashboards need no join over ``metrics``; Omniboard gets custom columns
       for them (:mod:`tunelab.board.columns`).
+    * Each artifact entry records the file's ``sha256`` besides its GridFS id,
+      so readers can refuse a file changed since (:func:`~tunelab.tracking.artifacts.read_artifact`).
+    * :meth:`replace_config` sets the stored config after the start: an Optuna
+      objective's parameters are only known once it has suggested them.
     """
 
     _columns_registered: set[tuple[int, str, str]] = set()  # (client id, db, metric), per process
@@ -108,6 +113,24 @@ class TunelabMongoObserver(MongoObserver):
     def source_files(self, ex_info: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         """``(name, path to read, md5)`` for each source of the experiment."""
         return [(name, os.path.join(ex_info["base_dir"], name), md5) for name, md5 in ex_info["sources"]]
+
+    def artifact_event(self, name, filename, metadata=None, content_type=None):
+        """Sacred's, with the file's sha256 in the run's artifact entry."""
+        with open(filename, "rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+            f.seek(0)
+            file_id = self.fs.put(
+                f,
+                filename=f"artifact://{self.runs.name}/{self.run_entry['_id']}/{name}",
+                metadata=metadata,
+                content_type=content_type or self._try_to_detect_content_type(filename),
+            )
+        self.run_entry["artifacts"].append({"name": name, "file_id": file_id, "sha256": digest})
+        self.save()
+
+    def replace_config(self, config: Mapping[str, Any]) -> None:
+        """The run's stored config becomes ``config`` at the next save (a heartbeat or the end)."""
+        self.run_entry["config"] = dict(config)
 
     def log_metrics(self, metrics_by_name, info):
         super().log_metrics(metrics_by_name, info)

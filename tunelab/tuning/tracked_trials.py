@@ -1,0 +1,200 @@
+"""One Optuna trial of a user's own ``objective(trial)``, run as a tracked Sacred run.
+
+Shared by ``tunelab tune FILE.py:FUNCTION`` (:mod:`~tunelab.tuning.objectives`)
+and the :func:`tunelab.optuna.track` decorator. The run's config is exactly the
+parameters the trial suggested (a conditional one only when it was suggested),
+written when the objective returns; ``trial.report(value, step)`` is also the
+run's ``objective`` metric; the return value is the run's result (and, with
+several objectives, the metrics ``result_0``, ``result_1``…); the objective's
+file and its local imports are the run's sources.
+
+Inside the objective, ``trial.run`` or :func:`current_run` is the run: log
+metrics and save a model there. Each call builds its own Sacred experiment, so
+trials may run in several threads at once (Optuna's ``n_jobs``).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import math
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import optuna
+from sacred import Experiment
+from sacred.dependencies import gather_sources_and_dependencies
+from sacred.run import Run
+
+from tunelab.errors import TunelabError
+from tunelab.settings import Settings
+from tunelab.tracking.artifacts import save_model
+from tunelab.tracking.experiment import loaded_packages
+from tunelab.tracking.observers import tracking_observers
+from tunelab.tuning.optuna_engine import RUN_ID_ATTR
+from tunelab.tuning.trials import TrialPruned
+
+REPORT_METRIC = "objective"  # what trial.report(value, step) logs
+ENGINE = "objective"
+
+_current: contextvars.ContextVar[TrialRun | None] = contextvars.ContextVar("tunelab_current_run", default=None)
+
+
+class TrialRun:
+    """The handle an objective gets on its trial's run (``trial.run``, ``tunelab.current_run()``)."""
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+
+    @property
+    def id(self) -> int:
+        """The run id in tunelab's database (``tunelab runs show ID``, ``tunelab.load_model(ID)``)."""
+        return self._run._id
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The run's info, saved with the run (JSON values only)."""
+        return self._run.info
+
+    def log_scalar(self, name: str, value: float, step: int | None = None) -> None:
+        self._run.log_scalar(name, value, step)
+
+    def add_artifact(self, path: str | Path, name: str | None = None) -> None:
+        self._run.add_artifact(str(path), name=name)
+
+    def save_model(self, model: Any, name: str = "model.joblib") -> None:
+        """Store a fitted model (scikit-learn, an mlens ensemble; Keras as ``*.keras``) for ``load_model``."""
+        save_model(self._run.add_artifact, model, name)
+
+
+class TrackedTrial(optuna.trial.Trial):
+    """Optuna's trial, whose :meth:`report` is also logged, with :attr:`run`: its Sacred run.
+
+    It shares the state of the trial Optuna handed out (no second ``Trial``
+    is created, which would call the sampler's ``before_trial`` again).
+    """
+
+    def __init__(self, trial: optuna.trial.Trial, run: TrialRun) -> None:  # noqa: D107 - no super(): see above
+        self.__dict__.update(vars(trial))
+        self.run = run
+
+    def report(self, value: float, step: int) -> None:
+        super().report(value, step)
+        self.run.log_scalar(REPORT_METRIC, value, step)
+
+
+def current_run() -> TrialRun:
+    """The run of the trial being evaluated in this thread; TunelabError outside a tracked objective."""
+    run = _current.get()
+    if run is None:
+        raise TunelabError("tunelab.current_run(): no tracked trial is running here")
+    return run
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    status: str  # COMPLETED, PRUNED or FAILED
+    run_id: Any
+    values: list[float] | None = None
+    error: BaseException | None = None
+
+
+def metric_names(n_objectives: int) -> list[str]:
+    """What a study's objectives are called: the run's ``result``, or ``result_0``… for several."""
+    return ["result"] if n_objectives == 1 else [f"result_{i}" for i in range(n_objectives)]
+
+
+def track_trial(
+    settings: Settings,
+    experiment: str,
+    objective: Callable[[optuna.trial.Trial], Any],
+    trial: optuna.trial.Trial,
+    info: Mapping[str, Any],
+    threads: bool = False,
+) -> TrialOutcome:
+    """Evaluate ``objective(trial)`` as one Sacred run and say how it ended (Optuna is not told).
+
+    ``info`` goes into the run's info. With ``threads``, the run does not
+    capture stdout (it is shared by every thread). KeyboardInterrupt propagates
+    once the run is recorded INTERRUPTED.
+    """
+    n_objectives = len(trial.study.directions)
+    ex = _experiment(experiment, objective)
+    config: dict[str, Any] = {}
+
+    def main(_run: Run) -> Any:
+        trial.set_user_attr(RUN_ID_ATTR, _run._id)
+        tracked = TrackedTrial(trial, TrialRun(_run))
+        token = _current.set(tracked.run)
+        try:
+            values = objective_values(objective(tracked), n_objectives)
+        except optuna.TrialPruned as exc:
+            raise TrialPruned(str(exc) or "pruned") from None
+        finally:
+            _current.reset(token)
+            config.update(tracked.params)
+            _run.info["params"] = sorted(config)
+            for observer in ex.observers:
+                if hasattr(observer, "replace_config"):
+                    observer.replace_config(config)
+        if n_objectives > 1:
+            for name, value in zip(metric_names(n_objectives), values, strict=True):
+                _run.log_scalar(name, value)
+        return values[0] if n_objectives == 1 else values
+
+    ex.main(main)
+    ex.observers.extend(tracking_observers(settings))
+    info = {"objective": {"metrics": metric_names(n_objectives), "directions": _directions(trial)}, **info}
+    options = {"--capture": "no"} if threads else None
+    try:
+        run = ex.run(info={**info, "trial": trial.number}, options=options)
+    except TrialPruned:
+        return TrialOutcome("PRUNED", _run_id(ex))
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # Sacred has recorded the run FAILED
+        return TrialOutcome("FAILED", _run_id(ex), error=exc)
+    return TrialOutcome("COMPLETED", run._id, run.result if isinstance(run.result, list) else [run.result])
+
+
+def objective_values(returned: Any, n_objectives: int) -> list[float]:
+    """The objective's return value as ``n_objectives`` finite floats; TunelabError if it is not."""
+    values = list(returned) if isinstance(returned, (Sequence, tuple)) and not isinstance(returned, str) else [returned]
+    if len(values) != n_objectives:
+        raise TunelabError(
+            f"the objective returned {len(values)} value(s) for a study with {n_objectives} direction(s)"
+        )
+    try:
+        floats = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise TunelabError(f"the objective returned {returned!r}, not {n_objectives} number(s)") from None
+    if not all(math.isfinite(v) for v in floats):
+        raise ValueError(f"the objective returned {returned!r}, not finite")
+    return floats
+
+
+def _directions(trial: optuna.trial.Trial) -> list[str]:
+    return [d.name.lower() for d in trial.study.directions]
+
+
+def _run_id(ex: Experiment) -> Any:
+    return ex.current_run._id if ex.current_run is not None else None
+
+
+def _experiment(name: str, objective: Callable[..., Any]) -> Experiment:
+    """A fresh Sacred experiment whose sources are the objective's module and its local imports."""
+    ex = Experiment(name, save_git_info=False)
+    ex.base_dir, ex.mainfile, ex.sources, ex.dependencies = _sources(objective.__module__)
+    return ex
+
+
+@cache
+def _sources(module_name: str) -> tuple[str, Any, set, set]:
+    """(base dir, main file, sources, packages) of a module, read once per process."""
+    module = sys.modules[module_name]
+    base_dir = str(Path(module.__file__).resolve().parent) if getattr(module, "__file__", None) else str(Path.cwd())
+    mainfile, sources, _ = gather_sources_and_dependencies(vars(module), False, base_dir)
+    return base_dir, mainfile, sources, loaded_packages()
