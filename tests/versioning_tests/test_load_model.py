@@ -47,7 +47,7 @@ def test_scikit_learn_keras_and_a_stack_come_back_in_a_fresh_interpreter(tunelab
     assert tunelab_env.cli("model", "register", str(svm), "--name", "cancer").returncode == 0
 
     assert ok(load_in_subprocess(tunelab_env, svm)) == "SVC predicts"
-    assert ok(load_in_subprocess(tunelab_env, "cancer@1")) == "KNeighborsClassifier predicts"
+    assert ok(load_in_subprocess(tunelab_env, "cancer@1")) == "Pipeline predicts"  # the knn experiment scales first
     assert ok(load_in_subprocess(tunelab_env, "cancer")) == "SVC predicts"
     assert ok(load_in_subprocess(tunelab_env, run_id(tunelab_env, "stack"))) == "SequentialEnsemble predicts"
     assert ok(load_in_subprocess(tunelab_env, mlp, "none")).split()[1] == "predicts"

@@ -16,8 +16,10 @@ trials may run in several threads at once (Optuna's ``n_jobs``).
 from __future__ import annotations
 
 import contextvars
+import logging
 import math
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -40,6 +42,9 @@ from tunelab.tuning.trials import TrialPruned
 REPORT_METRIC = "objective"  # what trial.report(value, step) logs
 ENGINE = "objective"
 
+_LOGGER = logging.getLogger("tunelab.trials")  # Sacred logs each run's start and end at INFO
+_LOGGER.setLevel(logging.WARNING)
+_thread = threading.local()  # this thread's Sacred experiments, and the trial its experiment runs now
 _current: contextvars.ContextVar[TrialRun | None] = contextvars.ContextVar("tunelab_current_run", default=None)
 
 
@@ -122,10 +127,10 @@ def track_trial(
     once the run is recorded INTERRUPTED.
     """
     n_objectives = len(trial.study.directions)
-    ex = _experiment(experiment, objective)
+    ex = _experiment(experiment, objective.__module__)
     config: dict[str, Any] = {}
 
-    def main(_run: Run) -> Any:
+    def main(_run: Run) -> list[float] | float:
         trial.set_user_attr(RUN_ID_ATTR, _run._id)
         tracked = TrackedTrial(trial, TrialRun(_run))
         token = _current.set(tracked.run)
@@ -145,10 +150,10 @@ def track_trial(
                 _run.log_scalar(name, value)
         return values[0] if n_objectives == 1 else values
 
-    ex.main(main)
-    ex.observers.extend(tracking_observers(settings))
     info = {"objective": {"metrics": metric_names(n_objectives), "directions": _directions(trial)}, **info}
     options = {"--capture": "no"} if threads else None
+    ex.observers[:] = tracking_observers(settings)
+    _thread.main = main
     try:
         run = ex.run(info={**info, "trial": trial.number}, options=options)
     except TrialPruned:
@@ -157,6 +162,9 @@ def track_trial(
         raise
     except Exception as exc:  # Sacred has recorded the run FAILED
         return TrialOutcome("FAILED", _run_id(ex), error=exc)
+    finally:
+        ex.observers.clear()
+        _thread.main = None
     return TrialOutcome("COMPLETED", run._id, run.result if isinstance(run.result, list) else [run.result])
 
 
@@ -184,11 +192,24 @@ def _run_id(ex: Experiment) -> Any:
     return ex.current_run._id if ex.current_run is not None else None
 
 
-def _experiment(name: str, objective: Callable[..., Any]) -> Experiment:
-    """A fresh Sacred experiment whose sources are the objective's module and its local imports."""
-    ex = Experiment(name, save_git_info=False)
-    ex.base_dir, ex.mainfile, ex.sources, ex.dependencies = _sources(objective.__module__)
-    return ex
+def _experiment(name: str, module: str) -> Experiment:
+    """This thread's Sacred experiment ``name``, whose sources are ``module`` and its local imports.
+
+    Made once per thread (Sacred reads the sources then) and run once per
+    trial; its main function runs the trial this thread set in ``_thread.main``.
+    """
+    experiments = _thread.__dict__.setdefault("experiments", {})
+    if (name, module) not in experiments:
+        ex = Experiment(name, save_git_info=False)
+        ex.base_dir, ex.mainfile, ex.sources, ex.dependencies = _sources(module)
+        ex.logger = _LOGGER
+        ex.main(_run_thread_main)
+        experiments[name, module] = ex
+    return experiments[name, module]
+
+
+def _run_thread_main(_run: Run) -> Any:
+    return _thread.main(_run)
 
 
 @cache
