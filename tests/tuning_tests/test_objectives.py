@@ -131,3 +131,19 @@ def test_a_json_spec_can_name_the_objective(test_project_env, tmp_path):
     assert result.returncode == 0, result.stderr
     study = load(test_project_env, "spec")
     assert len(runs_of(test_project_env, study)) == 3 and study.user_attrs["engine"] == "objective"
+
+
+@pytest.mark.slow
+def test_stack_reads_an_objective_study_and_refits_its_models(tunelab_env, tmp_path):
+    objective = f"{TEST_PROJECT / OBJECTIVES}:cancer_svc"
+    tuned = tunelab_env.cli("tune", objective, "--study", "cancer", "--n-trials", "3", "--seed", "0", timeout=300)
+    assert tuned.returncode == 0, tuned.stderr
+    spec = tmp_path / "ensemble.json"
+    spec.write_text(
+        json.dumps({"base_learners": [{"study": "cancer", "top": 2}], "layers": [{"type": "stack", "folds": 2}]})
+    )
+    stacked = tunelab_env.cli("stack", str(spec), timeout=300)
+    assert stacked.returncode == 0, stacked.stderr
+    run = tunelab_env.database.runs.find_one({"experiment.name": "stack"})
+    assert run["status"] == "COMPLETED" and len(run["info"]["source_runs"]) == 2
+    assert run["info"]["dataset"] == "breast_cancer"

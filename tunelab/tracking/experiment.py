@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import atexit
+import copy
+import functools
 import importlib.metadata
 import os
 import shutil
@@ -13,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import sacred.host_info
+import sacred.initialize
 from sacred import SETTINGS, Experiment
 from sacred.dependencies import PackageDependency, gather_sources_and_dependencies
 from sacred.run import Run
@@ -31,6 +35,23 @@ SETTINGS.CAPTURE_MODE = "sys"  # "fd" starts a tee process per run
 SETTINGS.DISCOVER_DEPENDENCIES = "none"  # see loaded_packages
 
 OFFLINE_ENV = "TUNELAB_OFFLINE"
+
+
+@functools.cache
+def _host_info(getters: tuple = ()) -> dict[str, Any]:
+    return sacred.host_info.get_host_info(list(getters))
+
+
+def _host_info_once(additional_host_info=None) -> dict[str, Any]:
+    """Sacred's host info (platform, CPU, GPUs), read once per process rather than on every run.
+
+    Sacred reads ``/proc/cpuinfo`` and starts ``nvidia-smi`` for each run; a
+    search's worker starts hundreds of runs on the same host.
+    """
+    return copy.deepcopy(_host_info(tuple(additional_host_info or ())))
+
+
+sacred.initialize.get_host_info = _host_info_once
 
 
 class TrackedExperiment(Experiment):
@@ -99,13 +120,7 @@ class TrackedExperiment(Experiment):
 
     def load_data(self, name: str) -> Dataset:
         """Load a data set and record its name, version and path (relative to the project) in the run's info."""
-        settings = load_settings()
-        dataset = load_dataset(name, settings.data_dir)
-        info = self._current().info
-        info["dataset"] = dataset.name
-        info["data_version"] = dataset.version
-        info["data_path"] = os.path.relpath(dataset.path, settings.project_dir)
-        return dataset
+        return load_recorded_data(self._current().info, name)
 
     def load_artifact(self, run_id: int, name: str) -> Path:
         """Download artifact ``name`` of run ``run_id`` from tunelab's database; returns a local path.
@@ -137,6 +152,16 @@ class TrackedExperiment(Experiment):
         except TunelabError as exc:
             raise SacredError(str(exc), print_traceback=False) from None
         return {}
+
+
+def load_recorded_data(info: dict[str, Any], name: str) -> Dataset:
+    """Load data set ``name`` and record its name, version and path (relative to the project) in a run's ``info``."""
+    settings = load_settings()
+    dataset = load_dataset(name, settings.data_dir)
+    info["dataset"] = dataset.name
+    info["data_version"] = dataset.version
+    info["data_path"] = os.path.relpath(dataset.path, settings.project_dir)
+    return dataset
 
 
 def loaded_packages() -> set[PackageDependency]:

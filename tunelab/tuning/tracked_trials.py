@@ -34,10 +34,11 @@ from sacred.run import Run
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings
 from tunelab.tracking.artifacts import save_model
-from tunelab.tracking.experiment import loaded_packages
+from tunelab.tracking.experiment import load_recorded_data, loaded_packages
 from tunelab.tracking.observers import tracking_observers
 from tunelab.tuning.optuna_engine import RUN_ID_ATTR
 from tunelab.tuning.trials import TrialPruned
+from tunelab.versioning import Dataset
 
 REPORT_METRIC = "objective"  # what trial.report(value, step) logs
 ENGINE = "objective"
@@ -66,6 +67,10 @@ class TrialRun:
 
     def log_scalar(self, name: str, value: float, step: int | None = None) -> None:
         self._run.log_scalar(name, value, step)
+
+    def load_data(self, name: str) -> Dataset:
+        """Load a project data set and record its version (``tunelab stack`` refits on it)."""
+        return load_recorded_data(self._run.info, name)
 
     def add_artifact(self, path: str | Path, name: str | None = None) -> None:
         self._run.add_artifact(str(path), name=name)

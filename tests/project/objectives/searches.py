@@ -67,3 +67,11 @@ def digits_logistic(trial):
     model = LogisticRegression(max_iter=trial.suggest_int("max_iter", 50, 200)).fit(X[:1000], y[:1000])
     trial.run.save_model(model)
     return model.score(X[1000:], y[1000:])
+
+
+def cancer_svc(trial):
+    """An SVC on the project's breast_cancer data: a learner ``tunelab stack`` can refit."""
+    data = trial.run.load_data("breast_cancer")
+    model = SVC(C=trial.suggest_float("C", 0.1, 10.0, log=True), gamma="scale").fit(data.X[:400], data.y[:400])
+    trial.run.save_model(model)
+    return model.score(data.X[400:], data.y[400:])
