@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import optuna
 import pytest
@@ -49,6 +52,16 @@ def test_conditional_parameters_are_recorded_only_when_active(test_project_env):
     assert kinds == {"svc", "logistic"}
     shown = test_project_env.cli("study", "show", "cond", "--export", "json", project=TEST_PROJECT)
     assert json.loads(shown.stdout)["engine"] == "objective"
+    journal = test_project_env.settings.state_dir / "optuna" / "journal.log"
+    optuna_cli = [str(Path(sys.executable).parent / "optuna"), "trials", "--study-name", "cond", "-f", "json"]
+    listed = subprocess.run(
+        [*optuna_cli, "--storage", str(journal), "--storage-class", "JournalFileBackend"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert len(json.loads(listed.stdout)) == 8
 
 
 def test_pruned_trials_are_pruned_in_optuna_and_in_sacred(test_project_env):
