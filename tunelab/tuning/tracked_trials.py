@@ -208,13 +208,13 @@ def _experiment(name: str, module: str) -> Experiment:
         ex = Experiment(name, save_git_info=False)
         ex.base_dir, ex.mainfile, ex.sources, ex.dependencies = _sources(module)
         ex.logger = _LOGGER
-        ex.main(_run_thread_main)
+
+        def run_thread_main(_run: Run) -> Any:  # one function per experiment: Sacred sets attributes on it
+            return _thread.main(_run)
+
+        ex.main(run_thread_main)
         experiments[name, module] = ex
     return experiments[name, module]
-
-
-def _run_thread_main(_run: Run) -> Any:
-    return _thread.main(_run)
 
 
 @cache
