@@ -10,6 +10,10 @@ A trial whose heartbeat stops (``kill -9``, a lost machine) is failed by the
 next worker to look, its Sacred run is marked FAILED, and Optuna's
 ``RetryHeartbeatStaleTrialCallback`` queues it once more with the same
 parameters. Re-running ``tunelab tune`` therefore continues a study where it stopped.
+
+:class:`OptunaSearch` is what the JSON-spec engine (:class:`SpecSearch`) and
+the objective engine (:mod:`~tunelab.tuning.objectives`) share; :func:`work`
+is the loop both run, each with its own way to run one trial.
 """
 
 from __future__ import annotations

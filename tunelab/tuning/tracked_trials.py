@@ -133,7 +133,6 @@ def track_trial(
     """
     n_objectives = len(trial.study.directions)
     ex = _experiment(experiment, objective.__module__)
-    config: dict[str, Any] = {}
 
     def main(_run: Run) -> list[float] | float:
         trial.set_user_attr(RUN_ID_ATTR, _run._id)
@@ -145,11 +144,11 @@ def track_trial(
             raise TrialPruned(str(exc) or "pruned") from None
         finally:
             _current.reset(token)
-            config.update(tracked.params)
-            _run.info["params"] = sorted(config)
-            for observer in ex.observers:
+            params = tracked.params  # what was suggested, also when the objective raised
+            _run.info["params"] = sorted(params)
+            for observer in _run.observers:
                 if hasattr(observer, "replace_config"):
-                    observer.replace_config(config)
+                    observer.replace_config(params)
         if n_objectives > 1:
             for name, value in zip(metric_names(n_objectives), values, strict=True):
                 _run.log_scalar(name, value)
@@ -163,8 +162,6 @@ def track_trial(
         run = ex.run(info={**info, "trial": trial.number}, options=options)
     except TrialPruned:
         return TrialOutcome("PRUNED", _run_id(ex))
-    except KeyboardInterrupt:
-        raise
     except Exception as exc:  # Sacred has recorded the run FAILED
         return TrialOutcome("FAILED", _run_id(ex), error=exc)
     finally:
