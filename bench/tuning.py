@@ -26,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -116,9 +117,9 @@ def bench_overhead(project: Path, url: str, tmp: Path, args) -> None:
     settings = use_project(project, url, tmp / "state-overhead")
     space = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
     postgres = _reachable(args.postgres)
-    rows = []
+    rows, cpu_rows = [], []
     for storage_url, label in [(None, "journal file"), *([(args.postgres, "PostgreSQL")] if postgres else [])]:
-        spec_runs, objective_runs, raw = [], [], []
+        samples: dict[str, list[tuple[float, float]]] = {"spec": [], "objective": [], "raw": []}
         for rep in range(args.repetitions):
             name = f"overhead-{label[:3]}-{rep}-{os.getpid()}"
             if storage_url is None:
@@ -127,30 +128,39 @@ def bench_overhead(project: Path, url: str, tmp: Path, args) -> None:
                 )
                 spec = load_search_spec(settings, spec_path)
                 SpecSearch(settings, spec, None).check(1)
-                spec_runs += _per_trial(lambda: optuna_engine.run_worker(settings, spec, None, 0), args.trials)
+                samples["spec"].append(_per_trial(lambda: optuna_engine.run_worker(settings, spec, None, 0), args))
             ospec = objective_spec(
                 f"{project / 'objective.py'}:noop", study_name=f"{name}-obj", seed=0, budget={"n_trials": args.trials}
             )
             ObjectiveSearch(settings, ospec, storage_url).check(1)
-            objective_runs += _per_trial(lambda: objectives.run_worker(settings, ospec, storage_url, 0), args.trials)
+            run_objective = lambda: objectives.run_worker(settings, ospec, storage_url, 0)  # noqa: E731
+            samples["objective"].append(_per_trial(run_objective, args))
             study = optuna.create_study(
                 study_name=f"{name}-raw",
                 storage=open_storage(settings, storage_url).optuna,
                 sampler=optuna.samplers.TPESampler(seed=0),
             )
-            raw += _per_trial(
-                lambda: study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=args.trials), args.trials
+            samples["raw"].append(
+                _per_trial(lambda: study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=args.trials), args)
             )
-        if spec_runs:
-            rows.append((f"JSON-spec trial (tracked Sacred run), {label}", spec_runs, raw, f"raw Optuna, {label}"))
-        rows.append((f"objective trial (tracked Sacred run), {label}", objective_runs, raw, f"raw Optuna, {label}"))
-    print_table(f"per trial, trivial objective, {args.trials} trials (median of {args.repetitions})", rows)
+        raw = samples.pop("raw")
+        for kind, measured in samples.items():
+            if measured:
+                figure = f"{'JSON-spec' if kind == 'spec' else 'objective'} trial (tracked Sacred run), {label}"
+                rows.append((figure, [m[0] for m in measured], [r[0] for r in raw], f"raw Optuna, {label}"))
+                cpu_rows.append((figure, [m[1] for m in measured], [r[1] for r in raw], f"raw Optuna, {label}"))
+    title = f"per trial, trivial objective, {args.trials} trials (median of {args.repetitions})"
+    print_table(f"{title}: wall time", rows)
+    print_table(f"{title}: CPU time of the process (the work, without waiting on fsync and the network)", cpu_rows)
     if not postgres:
         print(f"PostgreSQL at {db.redact(args.postgres)} not reachable: its rows were skipped")
 
 
-def _per_trial(fn, trials: int) -> list[float]:
-    return [t / trials for t in repeat(fn, 1)]
+def _per_trial(fn, args) -> tuple[float, float]:
+    """(wall, CPU) seconds per trial of one call of ``fn`` running ``args.trials`` trials."""
+    cpu = time.process_time()
+    wall = repeat(fn, 1)[0]
+    return wall / args.trials, (time.process_time() - cpu) / args.trials
 
 
 def _reachable(url: str) -> bool:
