@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated
 
@@ -18,12 +17,11 @@ from tunelab.cli._output import (
 )
 from tunelab.errors import TunelabError
 from tunelab.settings import load_settings
+from tunelab.tuning.objectives import OBJECTIVE_REF
 from tunelab.tuning.search import prepare_search, prepare_spec_search, run_search
 from tunelab.tuning.spec import objective_spec
 
 app = typer.Typer()
-
-_OBJECTIVE = re.compile(r"^(?P<file>.+\.py):(?P<function>\w+)$")
 
 
 @app.command()
@@ -47,7 +45,7 @@ def tune(
 ) -> None:
     """Run or continue a search; every trial is a tracked run. Safe to re-run after a crash."""
     settings = load_settings()
-    match = _OBJECTIVE.match(target)
+    match = OBJECTIVE_REF.match(target)
     options = {"--study": study, "--n-trials": n_trials, "--timeout": timeout, "--direction": direction}
     options |= {"--sampler": sampler, "--pruner": pruner, "--seed": seed, "--experiment": experiment}
     if match is None:

@@ -29,7 +29,7 @@ from tunelab.tuning.spec import ObjectiveSpec
 from tunelab.tuning.tracked_trials import ENGINE, track_trial
 
 Objective = Callable[[optuna.trial.Trial], Any]
-_REF = re.compile(r"^(?P<file>.+\.py):(?P<function>[A-Za-z_][A-Za-z0-9_]*)$")
+OBJECTIVE_REF = re.compile(r"^(?P<file>.+\.py):(?P<function>[A-Za-z_][A-Za-z0-9_]*)$")
 
 
 class ObjectiveSearch(OptunaSearch):
@@ -56,7 +56,7 @@ def load_objective(ref: str, base_dir: Path) -> Objective:
 
     The function must take the trial as its one required argument.
     """
-    match = _REF.match(ref)
+    match = OBJECTIVE_REF.match(ref)
     if match is None:
         raise TunelabError(f"{ref}: expected FILE.py:FUNCTION")
     path = (base_dir / match["file"]).resolve()
