@@ -5,8 +5,10 @@
 Starts its own SecantusDB (as tunelab does, --sync-on-commit) in a temp dir.
 
 * overhead: a trivial objective (return x) for --trials trials, per trial:
-  tunelab's worker loop (each trial a tracked Sacred run, journal storage)
-  against raw Optuna ``study.optimize`` on the same journal storage, both TPE.
+  tunelab's worker loop (each trial a tracked Sacred run) against raw Optuna
+  ``study.optimize`` on the same storage, both TPE: a JSON spec and a
+  ``FILE.py:FUNCTION`` objective on the journal file, the objective on
+  PostgreSQL (--postgres URL; skipped when it is not reachable).
 * workers: the same CPU-bound search (each trial spins the CPU for --work s)
   with ``--workers 2`` against ``--workers 1``, wall time of the whole command.
 * epochs: the book's digits MLP. Epochs trained until the first trial reaches
@@ -24,11 +26,13 @@ import statistics
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import optuna  # noqa: E402
+import sqlalchemy  # noqa: E402
 from _bench import free_port, print_table, repeat  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
@@ -36,9 +40,11 @@ from rich.table import Table  # noqa: E402
 from tunelab import db  # noqa: E402
 from tunelab.db import EmbeddedServer  # noqa: E402
 from tunelab.settings import Settings, load_settings  # noqa: E402
-from tunelab.tuning import optuna_engine  # noqa: E402
+from tunelab.tuning import objectives, optuna_engine  # noqa: E402
+from tunelab.tuning.objectives import ObjectiveSearch  # noqa: E402
+from tunelab.tuning.optuna_engine import SpecSearch  # noqa: E402
 from tunelab.tuning.search import prepare_search, run_search  # noqa: E402
-from tunelab.tuning.spec import load_search_spec  # noqa: E402
+from tunelab.tuning.spec import load_search_spec, objective_spec  # noqa: E402
 from tunelab.tuning.storages import open_storage  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,6 +92,7 @@ def write_project(root: Path) -> Path:
         (root / "experiments" / f"{name}.py").write_text(textwrap.dedent(source))
     (root / "configs" / "noop.json").write_text('{"x": 0.5, "seed": 1}')
     (root / "configs" / "burn.json").write_text('{"x": 0.5, "work": 0.1, "seed": 1}')
+    (root / "objective.py").write_text("def noop(trial):\n    return trial.suggest_float('x', 0, 1)\n")
     (root / "tunelab.toml").write_text("")
     return root
 
@@ -109,26 +116,59 @@ def use_project(project: Path, url: str, state: Path) -> Settings:
 def bench_overhead(project: Path, url: str, tmp: Path, args) -> None:
     settings = use_project(project, url, tmp / "state-overhead")
     space = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
-    tracked, raw = [], []
-    for rep in range(args.repetitions):
-        spec_path = write_spec(
-            tmp, f"overhead-{rep}", experiment="noop", metric="result", space=space, budget={"n_trials": args.trials}
-        )
-        spec = load_search_spec(settings, spec_path)
-        optuna_engine.open_study(spec, open_storage(settings))
-        tracked += [t / args.trials for t in repeat(lambda: optuna_engine.run_worker(settings, spec, None, 0), 1)]
+    postgres = _reachable(args.postgres)
+    rows, cpu_rows = [], []
+    for storage_url, label in [(None, "journal file"), *([(args.postgres, "PostgreSQL")] if postgres else [])]:
+        samples: dict[str, list[tuple[float, float]]] = {"spec": [], "objective": [], "raw": []}
+        for rep in range(args.repetitions):
+            name = f"overhead-{label[:3]}-{rep}-{os.getpid()}"
+            if storage_url is None:
+                spec_path = write_spec(
+                    tmp, name, experiment="noop", metric="result", space=space, budget={"n_trials": args.trials}
+                )
+                spec = load_search_spec(settings, spec_path)
+                SpecSearch(settings, spec, None).check(1)
+                samples["spec"].append(_per_trial(lambda: optuna_engine.run_worker(settings, spec, None, 0), args))
+            ospec = objective_spec(
+                f"{project / 'objective.py'}:noop", study_name=f"{name}-obj", seed=0, budget={"n_trials": args.trials}
+            )
+            ObjectiveSearch(settings, ospec, storage_url).check(1)
+            run_objective = lambda: objectives.run_worker(settings, ospec, storage_url, 0)  # noqa: E731
+            samples["objective"].append(_per_trial(run_objective, args))
+            study = optuna.create_study(
+                study_name=f"{name}-raw",
+                storage=open_storage(settings, storage_url).optuna,
+                sampler=optuna.samplers.TPESampler(seed=0),
+            )
+            samples["raw"].append(
+                _per_trial(lambda: study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=args.trials), args)
+            )
+        raw = samples.pop("raw")
+        for kind, measured in samples.items():
+            if measured:
+                figure = f"{'JSON-spec' if kind == 'spec' else 'objective'} trial (tracked Sacred run), {label}"
+                rows.append((figure, [m[0] for m in measured], [r[0] for r in raw], f"raw Optuna, {label}"))
+                cpu_rows.append((figure, [m[1] for m in measured], [r[1] for r in raw], f"raw Optuna, {label}"))
+    title = f"per trial, trivial objective, {args.trials} trials (median of {args.repetitions})"
+    print_table(f"{title}: wall time", rows)
+    print_table(f"{title}: CPU time of the process (the work, without waiting on fsync and the network)", cpu_rows)
+    if not postgres:
+        print(f"PostgreSQL at {db.redact(args.postgres)} not reachable: its rows were skipped")
 
-        journal = tmp / f"raw-{rep}.log"
-        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
-        study = optuna.create_study(storage=storage, sampler=optuna.samplers.TPESampler(seed=0))
-        raw += [
-            t / args.trials
-            for t in repeat(lambda: study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=args.trials), 1)
-        ]
-    print_table(
-        f"per trial, trivial objective, {args.trials} trials (median of {args.repetitions})",
-        [("tunelab trial (tracked Sacred run, journal)", tracked, raw, "raw Optuna, journal file")],
-    )
+
+def _per_trial(fn, args) -> tuple[float, float]:
+    """(wall, CPU) seconds per trial of one call of ``fn`` running ``args.trials`` trials."""
+    cpu = time.process_time()
+    wall = repeat(fn, 1)[0]
+    return wall / args.trials, (time.process_time() - cpu) / args.trials
+
+
+def _reachable(url: str) -> bool:
+    try:
+        with sqlalchemy.create_engine(url, connect_args={"connect_timeout": 3}).connect():
+            return True
+    except Exception:  # noqa: BLE001 - any reason it cannot be used
+        return False
 
 
 def bench_workers(project: Path, url: str, tmp: Path, args) -> None:
@@ -255,6 +295,7 @@ def main() -> None:
     parser.add_argument("sections", nargs="*", default=["overhead", "workers", "epochs"])
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--trials", type=int, default=50, help="trials per repetition (overhead)")
+    parser.add_argument("--postgres", default="postgresql+psycopg2://postgres@127.0.0.1:5432/test", help="(overhead)")
     parser.add_argument("--cpu-trials", type=int, default=20, help="trials per search (workers)")
     parser.add_argument("--work", type=float, default=1.0, help="CPU seconds per trial (workers)")
     parser.add_argument("--max-epochs", type=int, default=9, help="Hyperband's max_epochs (epochs)")

@@ -134,3 +134,18 @@ def test_ctrl_c_interrupts_the_running_trials_and_a_rerun_finishes(test_project_
     finish(start_tune(test_project_env, spec_path, "--workers", "2"))
     study = optuna.load_study(study_name=name, storage=open_storage(test_project_env.settings).optuna)
     assert [t.state.name for t in study.trials].count("COMPLETE") == 3
+
+
+def test_two_objective_commands_on_one_postgres_study_finish_exactly_n_trials(
+    test_project_env, postgres_url, cleanup_studies
+):
+    name = f"objective-{os.getpid()}-{time.time_ns()}"
+    cleanup_studies.append(name)
+    args = ["--study", name, "--n-trials", "10", "--storage", postgres_url, "--workers", "2", "--sampler", "random"]
+    target = "objectives/searches.py:conditional"
+    commands = [start_tune(test_project_env, target, *args) for _ in range(2)]
+    for command in commands:
+        finish(command)
+    study = optuna.load_study(study_name=name, storage=postgres_url)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 10
+    check_one_run_per_trial(test_project_env, study)

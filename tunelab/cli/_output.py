@@ -12,8 +12,8 @@ from rich.table import Table
 
 from tunelab.dashboards.compare import Comparison
 from tunelab.tracking.runner import RunOutcome
-from tunelab.tuning.optuna_engine import TrialCounts
-from tunelab.tuning.studies import StudyReport
+from tunelab.tuning.engines import TrialCounts
+from tunelab.tuning.reports import StudyReport
 from tunelab.versioning.models import ModelVersion
 
 STATUS_STYLE = {"COMPLETED": "green", "FAILED": "red", "INTERRUPTED": "yellow", "SKIPPED": "dim", "PRUNED": "cyan"}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import collections.abc
+import os
 import pickle
 
 import numpy as np
@@ -31,6 +32,7 @@ def apply() -> None:
     global _applied
     if _applied:
         return
+    os.environ.setdefault("MLENS_VERBOSE", "N")  # its import prints a banner to stderr otherwise
     for name in _COLLECTIONS_ABCS:
         if not hasattr(collections, name):
             setattr(collections, name, getattr(collections.abc, name))

@@ -1,7 +1,9 @@
 """Where base learners come from: finished runs, picked by id or as the top trials of a study.
 
 Every learner is rebuilt from its run's recorded config by the experiment's
-``make_estimator(**config)`` (the function the run itself trained with).
+``make_estimator(**config)`` (the function the run itself trained with); a
+trial of a user's own Optuna objective has no such function, so its saved model
+is cloned (scikit-learn's ``clone``: same parameters, unfitted).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+import sklearn.base
+
 from tunelab import db
 from tunelab.ensembling.spec import EnsembleSpec, RunSource, StudySource
 from tunelab.errors import TunelabError
@@ -17,6 +21,8 @@ from tunelab.settings import Settings
 from tunelab.tracking.artifacts import completed_run
 from tunelab.tracking.registry import load_experiment
 from tunelab.tuning.studies import load_study
+from tunelab.tuning.tracked_trials import ENGINE
+from tunelab.versioning.models import load_model
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,7 @@ class SourceRun:
     experiment: str
     config: dict[str, Any]
     dataset: str
+    from_objective: bool = False  # an Optuna objective's trial: rebuilt from its saved model
 
     @property
     def name(self) -> str:
@@ -73,18 +80,23 @@ def run_sources(settings: Settings, run_ids: list[int]) -> list[SourceRun]:
 
 
 def _load_run(settings: Settings, run_id: int, spec_label: str) -> SourceRun:
-    fields = {"experiment.name": 1, "config": 1, "info.dataset": 1}
+    fields = {"experiment.name": 1, "config": 1, "info.dataset": 1, "info.engine": 1}
     try:
         run = completed_run(db.connect(settings), run_id, fields, "stacked")
     except TunelabError as exc:
         raise TunelabError(f"{spec_label}: {exc}") from None
-    source = SourceRun(run_id, run["experiment"]["name"], run["config"], run.get("info", {}).get("dataset", "?"))
+    info = run.get("info", {})
+    source = SourceRun(
+        run_id, run["experiment"]["name"], run["config"], info.get("dataset", "?"), info.get("engine") == ENGINE
+    )
     rebuild(settings, source, spec_label)  # fail now, not after fitting half the ensemble
     return source
 
 
 def rebuild(settings: Settings, source: SourceRun, spec_label: str = "") -> Any:
     """A fresh, unfitted learner configured as ``source`` was."""
+    if source.from_objective:
+        return sklearn.base.clone(load_model(settings, source.run_id))
     try:
         load_experiment(settings.experiments_dir, source.experiment)
     except TunelabError as exc:

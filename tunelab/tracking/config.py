@@ -69,11 +69,24 @@ def load_spec(
     ``extra`` adds keys the file does not hold (e.g. where it came from). Raises
     TunelabError ``"<path>: key 'a.b': <why>"`` (see :func:`describe_validation_error`).
     """
-    raw = load_config(path)
+    return parse_spec(load_config(path), str(path), schema, union_members, extra)
+
+
+def parse_spec(
+    raw: Any,
+    label: str,
+    schema: type[Model],
+    union_members: Container[str] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> Model:
+    """``raw``, read from ``label`` (a file or an option), as ``schema``.
+
+    Raises TunelabError ``"<label>: key 'a.b': <why>"``.
+    """
     try:
         return schema.model_validate({**raw, **(extra or {})})
     except ValidationError as exc:
-        raise TunelabError(f"{path}: {describe_validation_error(exc, union_members)}") from None
+        raise TunelabError(f"{label}: {describe_validation_error(exc, union_members)}") from None
 
 
 def parse_value(text: str) -> Any:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import atexit
+import copy
+import functools
 import importlib.metadata
 import os
 import shutil
@@ -13,7 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import joblib
+import sacred.host_info
+import sacred.initialize
 from sacred import SETTINGS, Experiment
 from sacred.dependencies import PackageDependency, gather_sources_and_dependencies
 from sacred.run import Run
@@ -22,16 +25,33 @@ from sacred.utils import SacredError
 from tunelab import db
 from tunelab.errors import TunelabError
 from tunelab.settings import load_settings
-from tunelab.tracking.artifacts import read_artifact
+from tunelab.tracking.artifacts import read_artifact, save_model
 from tunelab.tracking.config import ExperimentConfig, validate
 from tunelab.tracking.observers import BEAT_INTERVAL_S, tracking_observers
 from tunelab.versioning import Dataset, load_dataset
 
 SETTINGS.DEFAULT_BEAT_INTERVAL = BEAT_INTERVAL_S
 SETTINGS.CAPTURE_MODE = "sys"  # "fd" starts a tee process per run
-SETTINGS.DISCOVER_DEPENDENCIES = "none"  # see _loaded_packages
+SETTINGS.DISCOVER_DEPENDENCIES = "none"  # see loaded_packages
 
 OFFLINE_ENV = "TUNELAB_OFFLINE"
+
+
+@functools.cache
+def _host_info(getters: tuple = ()) -> dict[str, Any]:
+    return sacred.host_info.get_host_info(list(getters))
+
+
+def _host_info_once(additional_host_info=None) -> dict[str, Any]:
+    """Sacred's host info (platform, CPU, GPUs), read once per process rather than on every run.
+
+    Sacred reads ``/proc/cpuinfo`` and starts ``nvidia-smi`` for each run; a
+    search's worker starts hundreds of runs on the same host.
+    """
+    return copy.deepcopy(_host_info(tuple(additional_host_info or ())))
+
+
+sacred.initialize.get_host_info = _host_info_once
 
 
 class TrackedExperiment(Experiment):
@@ -60,7 +80,7 @@ class TrackedExperiment(Experiment):
         except ValueError:  # a git repository without a commit yet
             found = gather_sources_and_dependencies(caller_globals, False, self.base_dir)
         self.mainfile, self.sources, _ = found
-        self.dependencies = _loaded_packages()
+        self.dependencies = loaded_packages()
         self.schema = schema
         self.step_listeners: list[Callable[[str, float, int | None], None]] = []
         self.defaults_file = experiment_dir.parent / "configs" / f"{name}.json"
@@ -100,13 +120,7 @@ class TrackedExperiment(Experiment):
 
     def load_data(self, name: str) -> Dataset:
         """Load a data set and record its name, version and path (relative to the project) in the run's info."""
-        settings = load_settings()
-        dataset = load_dataset(name, settings.data_dir)
-        info = self._current().info
-        info["dataset"] = dataset.name
-        info["data_version"] = dataset.version
-        info["data_path"] = os.path.relpath(dataset.path, settings.project_dir)
-        return dataset
+        return load_recorded_data(self._current().info, name)
 
     def load_artifact(self, run_id: int, name: str) -> Path:
         """Download artifact ``name`` of run ``run_id`` from tunelab's database; returns a local path.
@@ -123,13 +137,7 @@ class TrackedExperiment(Experiment):
 
     def save_model(self, model: Any, name: str = "model.joblib") -> None:
         """Store a fitted model as an artifact of the current run (Keras models as ``.keras``)."""
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / name
-            if hasattr(model, "save") and name.endswith(".keras"):
-                model.save(path)
-            else:
-                joblib.dump(model, path)
-            self.add_artifact(str(path), name=name, content_type="application/octet-stream")
+        save_model(self.add_artifact, model, name)
 
     def _current(self) -> Run:
         if self.current_run is None:
@@ -146,8 +154,18 @@ class TrackedExperiment(Experiment):
         return {}
 
 
-def _loaded_packages() -> set[PackageDependency]:
-    """Every installed distribution with a module loaded now, at its version.
+def load_recorded_data(info: dict[str, Any], name: str) -> Dataset:
+    """Load data set ``name`` and record its name, version and path (relative to the project) in a run's ``info``."""
+    settings = load_settings()
+    dataset = load_dataset(name, settings.data_dir)
+    info["dataset"] = dataset.name
+    info["data_version"] = dataset.version
+    info["data_path"] = os.path.relpath(dataset.path, settings.project_dir)
+    return dataset
+
+
+def loaded_packages() -> set[PackageDependency]:
+    """Every installed distribution with a module loaded now, at its version (a run's dependencies).
 
     Sacred maps modules to distributions through ``top_level.txt``, which
     today's wheels (scikit-learn's, for one) no longer ship.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
 import time
@@ -11,6 +12,7 @@ from typing import Any
 
 import pymongo
 from sacred.observers import FileStorageObserver, MongoObserver, RunObserver
+from sacred.serializer import flatten
 from sacred.utils import ObserverError
 
 from tunelab import db
@@ -28,7 +30,7 @@ INDEXES = {
 
 
 class TunelabMongoObserver(MongoObserver):
-    """Sacred's MongoObserver, same schema, with four changes.
+    """Sacred's MongoObserver, same schema, with seven changes.
 
     * A new run's id takes one query (Sacred counts the runs, then finds the largest id).
     * Source files are stored once per content (pymongo 4 dropped GridFS md5,
@@ -39,6 +41,14 @@ class TunelabMongoObserver(MongoObserver):
       and max value and step count, and ``info.git_commit`` the commit, so
       dashboards need no join over ``metrics``; Omniboard gets custom columns
       for them (:mod:`tunelab.board.columns`).
+    * Each artifact entry records the file's ``sha256`` besides its GridFS id,
+      so readers can refuse a file changed since (:func:`~tunelab.tracking.artifacts.read_artifact`).
+    * :meth:`replace_config` sets the stored config after the start: an Optuna
+      objective's parameters are only known once it has suggested them.
+    * A heartbeat less than half a beat after the last write updates the entry
+      without writing it: the next write (a beat, or the end of the run, which
+      Sacred saves right after its last beat) carries it. A short run (an
+      Optuna trial) saves one round trip.
     """
 
     _columns_registered: set[tuple[int, str, str]] = set()  # (client id, db, metric), per process
@@ -47,6 +57,7 @@ class TunelabMongoObserver(MongoObserver):
         super().__init__(client=client, db_name=db_name, failure_dir=failure_dir)
         self._summary: dict[str, dict[str, float]] = {}
         self._git_commit: str | None = None
+        self._written_at = -math.inf
 
     def started_event(self, ex_info, command, host_info, start_time, config, meta_info, _id):
         self._summary = {}
@@ -78,6 +89,7 @@ class TunelabMongoObserver(MongoObserver):
             self.run_entry["_id"] = counter["seq"]
             try:
                 self.runs.insert_one(self.run_entry)
+                self._written_at = time.monotonic()
                 return
             except pymongo.errors.InvalidDocument as exc:
                 raise ObserverError(f"Run contained an unserializable entry (most likely in the info)\n{exc}") from exc
@@ -108,6 +120,34 @@ class TunelabMongoObserver(MongoObserver):
     def source_files(self, ex_info: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         """``(name, path to read, md5)`` for each source of the experiment."""
         return [(name, os.path.join(ex_info["base_dir"], name), md5) for name, md5 in ex_info["sources"]]
+
+    def heartbeat_event(self, info, captured_out, beat_time, result):
+        if time.monotonic() - self._written_at >= BEAT_INTERVAL_S / 2:
+            return super().heartbeat_event(info, captured_out, beat_time, result)
+        entry = {"info": flatten(info), "captured_out": captured_out, "heartbeat": beat_time, "result": flatten(result)}
+        self.run_entry.update(entry)
+
+    def save(self) -> None:
+        super().save()
+        self._written_at = time.monotonic()
+
+    def artifact_event(self, name, filename, metadata=None, content_type=None):
+        """Sacred's, with the file's sha256 in the run's artifact entry."""
+        with open(filename, "rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+            f.seek(0)
+            file_id = self.fs.put(
+                f,
+                filename=f"artifact://{self.runs.name}/{self.run_entry['_id']}/{name}",
+                metadata=metadata,
+                content_type=content_type or self._try_to_detect_content_type(filename),
+            )
+        self.run_entry["artifacts"].append({"name": name, "file_id": file_id, "sha256": digest})
+        self.save()
+
+    def replace_config(self, config: Mapping[str, Any]) -> None:
+        """The run's stored config becomes ``config`` at the next save (a heartbeat or the end)."""
+        self.run_entry["config"] = dict(config)
 
     def log_metrics(self, metrics_by_name, info):
         super().log_metrics(metrics_by_name, info)

@@ -1,6 +1,6 @@
 """The Keras Tuner engine's side that does not import Keras Tuner (and TensorFlow).
 
-Checks before a search, the worker's entry point, and the project directories:
+:class:`KerasTunerSearch` (checks, the worker's job, counts and the report) and the project directories:
 ``.tunelab/keras-tuner/<study>/`` holds Keras Tuner's own ``oracle.json`` and
 ``trial_*/trial.json`` plus tunelab's ``study.json`` (experiment, metric, direction).
 """
@@ -8,13 +8,15 @@ Checks before a search, the worker's entry point, and the project directories:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tunelab import db
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings
-from tunelab.tuning.optuna_engine import TrialCounts
+from tunelab.tuning.engines import Job, SearchEngine, TrialCounts, job
+from tunelab.tuning.reports import StudyReport, TrialRow
 from tunelab.tuning.spec import SearchSpec
 from tunelab.tuning.states import keras_tuner_state
 
@@ -22,17 +24,38 @@ ENGINE = "keras-tuner"
 STUDY_FILE = "study.json"
 
 
-def check(settings: Settings, spec: SearchSpec, storage_url: str | None, workers: int) -> None:
-    """What can be checked before the worker starts (without importing TensorFlow here)."""
-    if storage_url is not None:
-        raise TunelabError("--storage: keras-tuner studies live in .tunelab/keras-tuner/, not in an Optuna storage")
-    if workers != 1:
-        raise TunelabError("--workers: the keras-tuner engine runs one worker; use engine optuna for parallel workers")
-    if spec.budget.timeout is not None:
-        raise TunelabError(
-            f"{spec.source}: key 'budget.timeout': the keras-tuner engine budgets by n_trials and max_epochs"
-        )
-    db.mongo_url(settings)
+class KerasTunerSearch(SearchEngine):
+    """A Keras Tuner search of a JSON spec: one worker, the project directory as its study."""
+
+    def __init__(self, settings: Settings, spec: SearchSpec, storage_url: str | None) -> None:
+        self.settings = settings
+        self.spec = spec
+        self.storage_url = storage_url
+        self.study_name = spec.study_name
+        self.n_trials = spec.n_trials
+
+    def check(self, workers: int) -> None:
+        """What can be checked before the worker starts (without importing TensorFlow here)."""
+        if self.storage_url is not None:
+            raise TunelabError("--storage: keras-tuner studies live in .tunelab/keras-tuner/, not in an Optuna storage")
+        if workers != 1:
+            raise TunelabError(
+                "--workers: the keras-tuner engine runs one worker; use engine optuna for parallel workers"
+            )
+        if self.spec.budget.timeout is not None:
+            raise TunelabError(
+                f"{self.spec.source}: key 'budget.timeout': the keras-tuner engine budgets by n_trials and max_epochs"
+            )
+        db.mongo_url(self.settings)
+
+    def jobs(self, workers: int) -> list[Job]:
+        return [job(run_search, self.settings, self.spec)]
+
+    def counts(self) -> TrialCounts:
+        return count_trials(self.settings, self.study_name)
+
+    def report(self) -> StudyReport:
+        return keras_tuner_report(self.settings, self.study_name)
 
 
 def run_search(settings: Settings, spec: SearchSpec) -> int:
@@ -78,3 +101,30 @@ def trial_files(settings: Settings, study_name: str) -> list[dict[str, Any]]:
 
 def count_trials(settings: Settings, study_name: str) -> TrialCounts:
     return TrialCounts.of(keras_tuner_state(t["status"]) for t in trial_files(settings, study_name))
+
+
+def keras_tuner_report(settings: Settings, name: str) -> StudyReport:
+    """A project's trials (from Keras Tuner's files) with their latest Sacred runs."""
+    about = read_study_file(settings, name)
+    runs = (
+        db.connect(settings)["runs"]
+        .find({"info.study": name, "info.engine": ENGINE}, {"info.trial": 1, "start_time": 1, "stop_time": 1})
+        .sort("_id", 1)
+    )
+    by_trial = {run["info"]["trial"]: run for run in runs}  # a retried trial: its latest run
+    trials = []
+    for t in trial_files(settings, name):
+        number = int(t["trial_id"])
+        run = by_trial.get(number, {})
+        duration = (run["stop_time"] - run["start_time"]).total_seconds() if run.get("stop_time") else None
+        values = None if t.get("score") is None else [t["score"]]
+        params = {k: v for k, v in t["hyperparameters"]["values"].items() if not k.startswith("tuner/")}
+        trials.append(TrialRow(number, keras_tuner_state(t["status"]).name, values, params, run.get("_id"), duration))
+    return StudyReport(name, ENGINE, about["experiment"], [about["metric"]], [about["direction"]], trials)
+
+
+def stored_studies(settings: Settings, storage_url: str | None) -> dict[str, Callable[[], StudyReport]]:
+    """Every Keras Tuner project, by name, with how to read its report (none when a storage is named)."""
+    if storage_url is not None:
+        return {}
+    return {name: lambda name=name: keras_tuner_report(settings, name) for name in project_names(settings)}

@@ -10,15 +10,19 @@ A trial whose heartbeat stops (``kill -9``, a lost machine) is failed by the
 next worker to look, its Sacred run is marked FAILED, and Optuna's
 ``RetryHeartbeatStaleTrialCallback`` queues it once more with the same
 parameters. Re-running ``tunelab tune`` therefore continues a study where it stopped.
+
+:class:`OptunaSearch` is what the JSON-spec engine (:class:`SpecSearch`) and
+the objective engine (:mod:`~tunelab.tuning.objectives`) share; :func:`work`
+is the loop both run, each with its own way to run one trial.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import optuna
@@ -30,9 +34,11 @@ from tunelab.errors import TunelabError
 from tunelab.settings import Settings
 from tunelab.tracking import worker_process
 from tunelab.tracking.stale import fail_dead_runs
+from tunelab.tuning.engines import Job, SearchEngine, TrialCounts, job
 from tunelab.tuning.pruners import make_pruner
+from tunelab.tuning.reports import StudyReport, TrialRow
 from tunelab.tuning.samplers import make_sampler
-from tunelab.tuning.spec import CategoricalParam, FloatParam, SearchSpec
+from tunelab.tuning.spec import CategoricalParam, FloatParam, ObjectiveSpec, SearchSpec
 from tunelab.tuning.storages import StudyStorage, open_storage
 from tunelab.tuning.trials import TrialPruned, run_trial
 
@@ -47,31 +53,6 @@ _WAIT = "wait"
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-@dataclass(frozen=True)
-class TrialCounts:
-    complete: int = 0
-    pruned: int = 0
-    failed: int = 0
-    running: int = 0
-    waiting: int = 0
-
-    @property
-    def finished(self) -> int:
-        """Trials that count against the budget: complete or pruned."""
-        return self.complete + self.pruned
-
-    @classmethod
-    def of(cls, states: Iterable[TrialState]) -> TrialCounts:
-        states = list(states)
-        return cls(
-            complete=states.count(TrialState.COMPLETE),
-            pruned=states.count(TrialState.PRUNED),
-            failed=states.count(TrialState.FAIL),
-            running=states.count(TrialState.RUNNING),
-            waiting=states.count(TrialState.WAITING),
-        )
-
-
 def count_trials(trials: optuna.Study | list[optuna.trial.FrozenTrial]) -> TrialCounts:
     """Trials by state, of a study or of a list of its trials."""
     if isinstance(trials, optuna.Study):
@@ -79,17 +60,60 @@ def count_trials(trials: optuna.Study | list[optuna.trial.FrozenTrial]) -> Trial
     return TrialCounts.of(t.state for t in trials)
 
 
-def check(settings: Settings, spec: SearchSpec, storage_url: str | None) -> StudyStorage:
-    """Everything that can be checked before a worker starts: sampler, pruner, storage, database."""
-    make_sampler(spec, spec.seed)
-    make_pruner(spec)
-    storage = open_storage(settings, storage_url)
-    db.mongo_url(settings)
-    return storage
+class OptunaSearch(SearchEngine):
+    """What both Optuna engines share: a study in a :class:`StudyStorage`, its counts and its report.
+
+    Subclasses give :attr:`attrs` (the study's user attributes) and :meth:`jobs`.
+    """
+
+    engine = "optuna"
+
+    def __init__(self, settings: Settings, spec: SearchSpec | ObjectiveSpec, storage_url: str | None) -> None:
+        self.settings = settings
+        self.spec = spec
+        self.storage_url = storage_url
+        self.study_name = spec.study_name
+        self.n_trials = spec.n_trials
+        self._study: optuna.Study | None = None
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return {"experiment": self.spec.experiment, "engine": self.engine, "metrics": self.spec.metrics}
+
+    def check(self, workers: int) -> None:
+        make_sampler(self.spec, self.spec.seed)
+        make_pruner(self.spec)
+        storage = open_storage(self.settings, self.storage_url)
+        db.mongo_url(self.settings)
+        self._study = open_study(self.spec, storage, attrs=self.attrs)  # once, before the workers race to
+
+    def counts(self) -> TrialCounts:
+        return count_trials(self._opened())
+
+    def report(self) -> StudyReport:
+        return optuna_report(self._opened())
+
+    def _opened(self) -> optuna.Study:
+        if self._study is None:
+            raise RuntimeError("check() the search first")
+        return self._study
 
 
-def open_study(spec: SearchSpec, storage: StudyStorage, seed: int | None = None) -> optuna.Study:
-    """Create the study or load it (every worker builds its own sampler and pruner)."""
+class SpecSearch(OptunaSearch):
+    """The JSON-spec Optuna engine: each trial runs the spec's experiment with the suggested values."""
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return {**super().attrs, "search_spec": self.spec.source}
+
+    def jobs(self, workers: int) -> list[Job]:
+        return [job(run_worker, self.settings, self.spec, self.storage_url, i) for i in range(workers)]
+
+
+def open_study(
+    spec: SearchSpec | ObjectiveSpec, storage: StudyStorage, seed: int | None = None, attrs: Mapping[str, Any] = {}
+) -> optuna.Study:
+    """Create the study or load it (every worker builds its own sampler and pruner); a new study gets ``attrs``."""
     try:
         study = optuna.create_study(
             study_name=spec.study_name,
@@ -104,24 +128,35 @@ def open_study(spec: SearchSpec, storage: StudyStorage, seed: int | None = None)
     if [d.name.lower() for d in study.directions] != spec.directions:
         raise TunelabError(
             f"{spec.source}: study {spec.study_name!r} already exists in {storage} with "
-            f"direction(s) {[d.name.lower() for d in study.directions]}; give the spec another study_name"
+            f"direction(s) {[d.name.lower() for d in study.directions]}; give the search another study name"
         )
-    if "experiment" not in study.user_attrs:
-        for key, value in {
-            "experiment": spec.experiment,
-            "engine": "optuna",
-            "metrics": spec.metrics,
-            "search_spec": spec.source,
-        }.items():
+    if attrs and "experiment" not in study.user_attrs:
+        for key, value in attrs.items():
             study.set_user_attr(key, value)
     return study
 
 
+RunAndTell = Callable[[optuna.Study, optuna.Trial], "str | None"]
+
+
 def run_worker(settings: Settings, spec: SearchSpec, storage_url: str | None, worker_index: int) -> int:
+    """A JSON-spec worker (see :func:`work`)."""
+    return work(settings, spec, storage_url, worker_index, functools.partial(_run_and_tell, settings, spec))
+
+
+def work(
+    settings: Settings,
+    spec: SearchSpec | ObjectiveSpec,
+    storage_url: str | None,
+    worker_index: int,
+    run_and_tell: RunAndTell,
+) -> int:
     """One worker's loop (see the module docstring); returns how many trials it ran.
 
-    Stops when the study has ``n_trials`` finished trials, when ``budget.timeout``
-    has passed, on Ctrl-C, or (TunelabError) after three failed trials in a row.
+    ``run_and_tell`` runs a claimed trial, tells the study its outcome and
+    returns the error if it failed. Stops when the study has ``n_trials``
+    finished trials, when ``budget.timeout`` has passed, on Ctrl-C, or
+    (TunelabError) after three failed trials in a row.
     """
     storage = open_storage(settings, storage_url)
     seed = None if spec.seed is None else spec.seed + worker_index
@@ -136,7 +171,8 @@ def run_worker(settings: Settings, spec: SearchSpec, storage_url: str | None, wo
         if trial == _WAIT:
             time.sleep(_POLL_S)
             continue
-        error = _run_and_tell(settings, spec, study, trial)
+        with _heartbeat(study, trial._trial_id), worker_process.run_in_progress():
+            error = run_and_tell(study, trial)
         ran += 1
         failures = failures + 1 if error else 0
         if failures >= MAX_CONSECUTIVE_FAILURES:
@@ -163,11 +199,7 @@ def _run_and_tell(settings: Settings, spec: SearchSpec, study: optuna.Study, tri
     params = suggest(trial, spec)
     on_step = _pruning_reporter(trial, spec.metrics[0]) if spec.pruner.name != "none" else None
     info = {"study": study.study_name, "trial": trial.number, "engine": "optuna"}
-    with _heartbeat(study, trial._trial_id):
-        with worker_process.run_in_progress():
-            result = run_trial(
-                settings, spec, params, info, lambda run_id: trial.set_user_attr(RUN_ID_ATTR, run_id), on_step
-            )
+    result = run_trial(settings, spec, params, info, lambda run_id: trial.set_user_attr(RUN_ID_ATTR, run_id), on_step)
     if result.values is not None:
         study.tell(trial, result.values)
     elif result.outcome.status == TrialPruned.STATUS:
@@ -246,8 +278,34 @@ def fail_stale_trials(settings: Settings, study: optuna.Study, trials: list[optu
     return [t.number for t in stale]
 
 
-def stored_run_ids(study: optuna.Study) -> Mapping[int, Any]:
-    """Trial number -> Sacred run id, for the trials that started a run."""
+def optuna_report(study: optuna.Study) -> StudyReport:
+    """A study's trials with their Sacred run ids, whichever Optuna engine (or a user's own loop) ran it."""
+    trials = [
+        TrialRow(
+            number=t.number,
+            state=t.state.name,
+            values=t.values,
+            params=t.params,
+            run_id=t.user_attrs.get(RUN_ID_ATTR),
+            duration_s=t.duration.total_seconds() if t.duration else None,
+        )
+        for t in study.get_trials(deepcopy=False)
+    ]
+    attrs = study.user_attrs
+    return StudyReport(
+        name=study.study_name,
+        engine=attrs.get("engine", "optuna"),
+        experiment=attrs.get("experiment", "?"),
+        metrics=attrs.get("metrics", [f"objective {i}" for i in range(len(study.directions))]),
+        directions=[d.name.lower() for d in study.directions],
+        trials=trials,
+    )
+
+
+def stored_studies(settings: Settings, storage_url: str | None) -> dict[str, Callable[[], StudyReport]]:
+    """Every study in the Optuna storage, by name, with how to read its report."""
+    storage = open_storage(settings, storage_url)
     return {
-        t.number: t.user_attrs[RUN_ID_ATTR] for t in study.get_trials(deepcopy=False) if RUN_ID_ATTR in t.user_attrs
+        name: lambda name=name: optuna_report(optuna.load_study(study_name=name, storage=storage.optuna))
+        for name in optuna.get_all_study_names(storage.optuna)
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 
 from tunelab.errors import TunelabError
-from tunelab.tuning.spec import SearchSpec
+from tunelab.tuning.spec import ObjectiveSpec, SearchSpec
 
 _PRUNERS = {
     "none": optuna.pruners.NopPruner,
@@ -15,7 +15,7 @@ _PRUNERS = {
 }
 
 
-def make_pruner(spec: SearchSpec) -> optuna.pruners.BasePruner:
+def make_pruner(spec: SearchSpec | ObjectiveSpec) -> optuna.pruners.BasePruner:
     """The pruner for ``spec.pruner``; it sees the values the objective metric takes at each step."""
     try:
         return _PRUNERS[spec.pruner.name](**spec.pruner.options)

@@ -7,7 +7,7 @@ import importlib.util
 import optuna
 
 from tunelab.errors import TunelabError
-from tunelab.tuning.spec import SearchSpec, grid_values
+from tunelab.tuning.spec import ObjectiveSpec, SearchSpec, grid_values
 
 
 class _AskTellGridSampler(optuna.samplers.GridSampler):
@@ -20,7 +20,7 @@ class _AskTellGridSampler(optuna.samplers.GridSampler):
         pass
 
 
-def make_sampler(spec: SearchSpec, seed: int | None) -> optuna.samplers.BaseSampler:
+def make_sampler(spec: SearchSpec | ObjectiveSpec, seed: int | None) -> optuna.samplers.BaseSampler:
     """The sampler for ``spec.algorithm`` with ``spec.algorithm_options`` as keyword arguments.
 
     ``seed`` is this worker's (workers must not draw the same random numbers).

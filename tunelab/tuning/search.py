@@ -1,8 +1,9 @@
-"""Running a search: check everything, start the engine's worker processes, report progress.
+"""Running a search: pick its engine, check it, start its worker processes, report progress.
 
 ``prepare_search`` then ``run_search`` is what ``tunelab tune`` does. Workers
 are processes, not threads (trials are CPU-bound); they are spawned, so none
-inherits a database client.
+inherits a database client. Nothing here knows one engine from another: they
+keep the :class:`~tunelab.tuning.engines.SearchEngine` contract.
 """
 
 from __future__ import annotations
@@ -12,24 +13,25 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tunelab.settings import Settings
 from tunelab.tracking import worker_process
-from tunelab.tuning import keras_tuner_projects, optuna_engine
-from tunelab.tuning.optuna_engine import TrialCounts
-from tunelab.tuning.spec import SearchSpec, load_search_spec
+from tunelab.tuning.engines import Job, SearchEngine, TrialCounts
+from tunelab.tuning.keras_tuner_projects import KerasTunerSearch
+from tunelab.tuning.objectives import ObjectiveSearch
+from tunelab.tuning.optuna_engine import SpecSearch
+from tunelab.tuning.spec import ObjectiveSpec, SearchSpec, load_search_spec
 
 _POLL_S = 0.5
+_SPEC_ENGINES = {"optuna": SpecSearch, "keras-tuner": KerasTunerSearch}
 
 
 @dataclass(frozen=True)
 class Search:
-    """A checked search: its spec, one job per worker process, and how to count its trials."""
+    """A checked search: its engine and one job per worker process."""
 
-    spec: SearchSpec
-    jobs: list[tuple[Callable[..., int], Any]]
-    counts: Callable[[], TrialCounts]
+    engine: SearchEngine
+    jobs: list[Job]
 
 
 def prepare_search(settings: Settings, spec_path: Path, storage_url: str | None = None, workers: int = 1) -> Search:
@@ -38,17 +40,15 @@ def prepare_search(settings: Settings, spec_path: Path, storage_url: str | None 
 
 
 def prepare_spec_search(
-    settings: Settings, spec: SearchSpec, storage_url: str | None = None, workers: int = 1
+    settings: Settings, spec: SearchSpec | ObjectiveSpec, storage_url: str | None = None, workers: int = 1
 ) -> Search:
-    """:func:`prepare_search` for a spec already loaded (and perhaps adjusted, as pipeline stages do)."""
-    if spec.engine == "optuna":
-        storage = optuna_engine.check(settings, spec, storage_url)
-        study = optuna_engine.open_study(spec, storage)  # created once, before the workers race to
-        jobs = [(optuna_engine.run_worker, settings, spec, storage_url, i) for i in range(workers)]
-        return Search(spec, jobs, lambda: optuna_engine.count_trials(study))
-    keras_tuner_projects.check(settings, spec, storage_url, workers)
-    jobs = [(keras_tuner_projects.run_search, settings, spec)]
-    return Search(spec, jobs, lambda: keras_tuner_projects.count_trials(settings, spec.study_name))
+    """:func:`prepare_search` for a spec already loaded (or built, as ``tunelab tune FILE.py:FUNCTION`` does)."""
+    if isinstance(spec, ObjectiveSpec):
+        engine: SearchEngine = ObjectiveSearch(settings, spec, storage_url)
+    else:
+        engine = _SPEC_ENGINES[spec.engine](settings, spec, storage_url)
+    engine.check(workers)
+    return Search(engine, engine.jobs(workers))
 
 
 def run_search(
@@ -67,7 +67,7 @@ def run_search(
         pending = {pool.submit(*job) for job in search.jobs}
         while pending:
             done, pending = wait(pending, timeout=_POLL_S, return_when=FIRST_EXCEPTION)
-            on_progress(search.counts())
+            on_progress(search.engine.counts())
             for future in done:
                 future.result()
     except KeyboardInterrupt:
@@ -75,4 +75,4 @@ def run_search(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    return search.counts()
+    return search.engine.counts()

@@ -36,7 +36,7 @@ from pydantic import Field, model_validator
 
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings
-from tunelab.tracking.config import Strict, load_config, load_spec, validate
+from tunelab.tracking.config import Strict, load_config, parse_spec, validate
 from tunelab.tracking.registry import load_experiment
 
 Scalar = bool | int | float | str | None
@@ -110,22 +110,64 @@ class Budget(Strict):
     factor: int = Field(default=3, ge=2, description="Hyperband's reduction factor")
 
 
-class SearchSpec(Strict):
-    """A validated search spec (see the module docstring)."""
+class _SearchSettings(Strict):
+    """What every Optuna search has, whatever defines its space: the study, sampler, pruner and budget."""
 
-    experiment: str
     study_name: str = Field(default="", pattern=r"^[A-Za-z0-9_.-]*$")
-    engine: Literal["optuna", "keras-tuner"] = "optuna"
     algorithm: str = "tpe"
     algorithm_options: dict[str, Any] = {}
-    metric: str | list[str]
     direction: Direction | list[Direction] = "maximize"
     pruner: PrunerSpec = PrunerSpec(name="none")
-    resource: str = Field(default="epochs", description="the config key Hyperband sets (epochs)")
-    space: dict[str, Param] = Field(min_length=1)
     budget: Budget = Budget()
     seed: int | None = None
     source: str = Field(default="", exclude=True)
+
+    @property
+    def directions(self) -> list[str]:
+        return [self.direction] if isinstance(self.direction, str) else list(self.direction)
+
+
+class ObjectiveSpec(_SearchSettings):
+    """A search of a user's own ``objective(trial)``: ``"objective": "FILE.py:FUNCTION"``.
+
+    The function defines its space as it runs (define-by-run), so there is no
+    ``space``; its return value (one number per direction) is the objective.
+    """
+
+    objective: str = Field(pattern=r"^.+\.py:[A-Za-z_][A-Za-z0-9_]*$")
+    experiment: str = ""  # defaults to the function's name
+
+    @model_validator(mode="after")
+    def _check_combination(self) -> Self:
+        if self.algorithm not in OPTUNA_ALGORITHMS or self.algorithm == "grid":
+            known = ", ".join(a for a in OPTUNA_ALGORITHMS if a != "grid")
+            raise ValueError(f"algorithm: unknown algorithm {self.algorithm!r} for an objective (known: {known})")
+        if len(self.directions) > 1 and self.pruner.name != "none":
+            raise ValueError("pruner: Optuna cannot prune a multi-objective search")
+        if len(self.directions) > 1 and self.algorithm in ("cmaes", "gp"):
+            raise ValueError(f"algorithm: {self.algorithm} cannot search several objectives")
+        if self.budget.n_trials is None and self.budget.timeout is None:
+            raise ValueError("budget: give n_trials or timeout")
+        return self
+
+    @property
+    def metrics(self) -> list[str]:
+        """``result`` (the return value); ``result_0``, ``result_1``… for several objectives."""
+        return ["result"] if len(self.directions) == 1 else [f"result_{i}" for i in range(len(self.directions))]
+
+    @property
+    def n_trials(self) -> int | None:
+        return self.budget.n_trials
+
+
+class SearchSpec(_SearchSettings):
+    """A validated search spec (see the module docstring)."""
+
+    experiment: str
+    engine: Literal["optuna", "keras-tuner"] = "optuna"
+    metric: str | list[str]
+    resource: str = Field(default="epochs", description="the config key Hyperband sets (epochs)")
+    space: dict[str, Param] = Field(min_length=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -172,10 +214,6 @@ class SearchSpec(Strict):
         return [self.metric] if isinstance(self.metric, str) else list(self.metric)
 
     @property
-    def directions(self) -> list[str]:
-        return [self.direction] if isinstance(self.direction, str) else list(self.direction)
-
-    @property
     def params(self) -> dict[str, FloatParam | IntParam | CategoricalParam]:
         """The parameters that are searched (fixed ones left out)."""
         return {k: p for k, p in self.space.items() if not isinstance(p, FixedParam)}
@@ -207,16 +245,32 @@ def grid_values(spec: SearchSpec) -> dict[str, list[Any]]:
     return values
 
 
-def load_search_spec(settings: Settings, path: Path) -> SearchSpec:
+def load_search_spec(settings: Settings, path: Path) -> SearchSpec | ObjectiveSpec:
     """Read and check ``path``: the spec itself, then every bound and choice against the experiment.
 
-    Raises TunelabError ``"<path>: key 'space.C.low': <why>"``.
+    A spec with an ``objective`` key is an :class:`ObjectiveSpec` (its
+    ``FILE.py`` relative to the project directory). Raises TunelabError
+    ``"<path>: key 'space.C.low': <why>"``.
     """
-    spec = load_spec(path, SearchSpec, PARAM_TYPES, extra={"source": str(path)})
+    raw = load_config(path)
+    model = ObjectiveSpec if isinstance(raw, dict) and "objective" in raw else SearchSpec
+    spec = parse_spec(raw, str(path), model, PARAM_TYPES, extra={"source": str(path)})
     if not spec.study_name:
         spec = spec.model_copy(update={"study_name": path.stem})
+    if isinstance(spec, ObjectiveSpec):
+        return spec
     _check_against_experiment(settings, spec, path)
     return spec
+
+
+def objective_spec(ref: str, **fields: Any) -> ObjectiveSpec:
+    """An :class:`ObjectiveSpec` from ``tunelab tune FILE.py:FUNCTION`` options (``None`` ones left out).
+
+    ``study_name`` defaults to the function's name. Raises TunelabError naming the option at fault.
+    """
+    given = {key: value for key, value in fields.items() if value is not None}
+    given.setdefault("study_name", ref.rpartition(":")[2])
+    return parse_spec(given, ref, ObjectiveSpec, PARAM_TYPES, extra={"objective": ref, "source": ref})
 
 
 def _check_against_experiment(settings: Settings, spec: SearchSpec, path: Path) -> None:

@@ -1,0 +1,223 @@
+"""One Optuna trial of a user's own ``objective(trial)``, run as a tracked Sacred run.
+
+Shared by ``tunelab tune FILE.py:FUNCTION`` (:mod:`~tunelab.tuning.objectives`)
+and the :func:`tunelab.optuna.track` decorator. The run's config is exactly the
+parameters the trial suggested (a conditional one only when it was suggested),
+written when the objective returns; ``trial.report(value, step)`` is also the
+run's ``objective`` metric; the return value is the run's result (and, with
+several objectives, the metrics ``result_0``, ``result_1``…); the objective's
+file and its local imports are the run's sources.
+
+Inside the objective, ``trial.run`` or :func:`current_run` is the run: log
+metrics and save a model there. Each call builds its own Sacred experiment, so
+trials may run in several threads at once (Optuna's ``n_jobs``).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import math
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import optuna
+from sacred import Experiment
+from sacred.dependencies import gather_sources_and_dependencies
+from sacred.run import Run
+
+from tunelab.errors import TunelabError
+from tunelab.settings import Settings
+from tunelab.tracking.artifacts import save_model
+from tunelab.tracking.experiment import load_recorded_data, loaded_packages
+from tunelab.tracking.observers import tracking_observers
+from tunelab.tuning.optuna_engine import RUN_ID_ATTR
+from tunelab.tuning.trials import TrialPruned
+from tunelab.versioning import Dataset
+
+REPORT_METRIC = "objective"  # what trial.report(value, step) logs
+ENGINE = "objective"
+
+_LOGGER = logging.getLogger("tunelab.trials")  # Sacred logs each run's start and end at INFO
+_LOGGER.setLevel(logging.WARNING)
+_thread = threading.local()  # this thread's Sacred experiments, and the trial its experiment runs now
+_current: contextvars.ContextVar[TrialRun | None] = contextvars.ContextVar("tunelab_current_run", default=None)
+
+
+class TrialRun:
+    """The handle an objective gets on its trial's run (``trial.run``, ``tunelab.current_run()``)."""
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+
+    @property
+    def id(self) -> int:
+        """The run id in tunelab's database (``tunelab runs show ID``, ``tunelab.load_model(ID)``)."""
+        return self._run._id
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The run's info, saved with the run (JSON values only)."""
+        return self._run.info
+
+    def log_scalar(self, name: str, value: float, step: int | None = None) -> None:
+        self._run.log_scalar(name, value, step)
+
+    def load_data(self, name: str) -> Dataset:
+        """Load a project data set and record its version (``tunelab stack`` refits on it)."""
+        return load_recorded_data(self._run.info, name)
+
+    def add_artifact(self, path: str | Path, name: str | None = None) -> None:
+        self._run.add_artifact(str(path), name=name)
+
+    def save_model(self, model: Any, name: str = "model.joblib") -> None:
+        """Store a fitted model (scikit-learn, an mlens ensemble; Keras as ``*.keras``) for ``load_model``."""
+        save_model(self._run.add_artifact, model, name)
+
+
+class TrackedTrial(optuna.trial.Trial):
+    """Optuna's trial, whose :meth:`report` is also logged, with :attr:`run`: its Sacred run.
+
+    It shares the state of the trial Optuna handed out (no second ``Trial``
+    is created, which would call the sampler's ``before_trial`` again).
+    """
+
+    def __init__(self, trial: optuna.trial.Trial, run: TrialRun) -> None:  # noqa: D107 - no super(): see above
+        self.__dict__.update(vars(trial))
+        self.run = run
+
+    def report(self, value: float, step: int) -> None:
+        super().report(value, step)
+        self.run.log_scalar(REPORT_METRIC, value, step)
+
+
+def current_run() -> TrialRun:
+    """The run of the trial being evaluated in this thread; TunelabError outside a tracked objective."""
+    run = _current.get()
+    if run is None:
+        raise TunelabError("tunelab.current_run(): no tracked trial is running here")
+    return run
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    status: str  # COMPLETED, PRUNED or FAILED
+    run_id: Any
+    values: list[float] | None = None
+    error: BaseException | None = None
+
+
+def metric_names(n_objectives: int) -> list[str]:
+    """What a study's objectives are called: the run's ``result``, or ``result_0``… for several."""
+    return ["result"] if n_objectives == 1 else [f"result_{i}" for i in range(n_objectives)]
+
+
+def track_trial(
+    settings: Settings,
+    experiment: str,
+    objective: Callable[[optuna.trial.Trial], Any],
+    trial: optuna.trial.Trial,
+    info: Mapping[str, Any],
+    threads: bool = False,
+) -> TrialOutcome:
+    """Evaluate ``objective(trial)`` as one Sacred run and say how it ended (Optuna is not told).
+
+    ``info`` goes into the run's info. With ``threads``, the run does not
+    capture stdout (it is shared by every thread). KeyboardInterrupt propagates
+    once the run is recorded INTERRUPTED.
+    """
+    n_objectives = len(trial.study.directions)
+    ex = _experiment(experiment, objective.__module__)
+
+    def main(_run: Run) -> list[float] | float:
+        trial.set_user_attr(RUN_ID_ATTR, _run._id)
+        tracked = TrackedTrial(trial, TrialRun(_run))
+        token = _current.set(tracked.run)
+        try:
+            values = objective_values(objective(tracked), n_objectives)
+        except optuna.TrialPruned as exc:
+            raise TrialPruned(str(exc) or "pruned") from None
+        finally:
+            _current.reset(token)
+            params = tracked.params  # what was suggested, also when the objective raised
+            _run.info["params"] = sorted(params)
+            for observer in _run.observers:
+                if hasattr(observer, "replace_config"):
+                    observer.replace_config(params)
+        if n_objectives > 1:
+            for name, value in zip(metric_names(n_objectives), values, strict=True):
+                _run.log_scalar(name, value)
+        return values[0] if n_objectives == 1 else values
+
+    info = {"objective": {"metrics": metric_names(n_objectives), "directions": _directions(trial)}, **info}
+    options = {"--capture": "no"} if threads else None
+    ex.observers[:] = tracking_observers(settings)
+    _thread.main = main
+    try:
+        run = ex.run(info={**info, "trial": trial.number}, options=options)
+    except TrialPruned:
+        return TrialOutcome("PRUNED", _run_id(ex))
+    except Exception as exc:  # Sacred has recorded the run FAILED
+        return TrialOutcome("FAILED", _run_id(ex), error=exc)
+    finally:
+        ex.observers.clear()
+        _thread.main = None
+    return TrialOutcome("COMPLETED", run._id, run.result if isinstance(run.result, list) else [run.result])
+
+
+def objective_values(returned: Any, n_objectives: int) -> list[float]:
+    """The objective's return value as ``n_objectives`` finite floats; TunelabError if it is not."""
+    values = list(returned) if isinstance(returned, (Sequence, tuple)) and not isinstance(returned, str) else [returned]
+    if len(values) != n_objectives:
+        raise TunelabError(
+            f"the objective returned {len(values)} value(s) for a study with {n_objectives} direction(s)"
+        )
+    try:
+        floats = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise TunelabError(f"the objective returned {returned!r}, not {n_objectives} number(s)") from None
+    if not all(math.isfinite(v) for v in floats):
+        raise ValueError(f"the objective returned {returned!r}, not finite")
+    return floats
+
+
+def _directions(trial: optuna.trial.Trial) -> list[str]:
+    return [d.name.lower() for d in trial.study.directions]
+
+
+def _run_id(ex: Experiment) -> Any:
+    return ex.current_run._id if ex.current_run is not None else None
+
+
+def _experiment(name: str, module: str) -> Experiment:
+    """This thread's Sacred experiment ``name``, whose sources are ``module`` and its local imports.
+
+    Made once per thread (Sacred reads the sources then) and run once per
+    trial; its main function runs the trial this thread set in ``_thread.main``.
+    """
+    experiments = _thread.__dict__.setdefault("experiments", {})
+    if (name, module) not in experiments:
+        ex = Experiment(name, save_git_info=False)
+        ex.base_dir, ex.mainfile, ex.sources, ex.dependencies = _sources(module)
+        ex.logger = _LOGGER
+
+        def run_thread_main(_run: Run) -> Any:  # one function per experiment: Sacred sets attributes on it
+            return _thread.main(_run)
+
+        ex.main(run_thread_main)
+        experiments[name, module] = ex
+    return experiments[name, module]
+
+
+@cache
+def _sources(module_name: str) -> tuple[str, Any, set, set]:
+    """(base dir, main file, sources, packages) of a module, read once per process."""
+    module = sys.modules[module_name]
+    base_dir = str(Path(module.__file__).resolve().parent) if getattr(module, "__file__", None) else str(Path.cwd())
+    mainfile, sources, _ = gather_sources_and_dependencies(vars(module), False, base_dir)
+    return base_dir, mainfile, sources, loaded_packages()
