@@ -39,7 +39,7 @@ PIPELINE_STAGES = ("prepare", "train", "tune", "stack", "evaluate", "transform",
 # The command of each dvc.yaml stage; a task stands for each, and the DAG refuses to load if dvc.yaml says otherwise.
 DVC_COMMANDS = {stage: f"tunelab pipeline {stage}" for stage in PIPELINE_STAGES}
 DVC_COMMANDS["dashboard"] = "tunelab dashboard --out dashboards/site"
-log = logging.getLogger(__name__)
+log = logging.getLogger("tunelab")
 
 
 def stage_functions() -> ModuleType:
@@ -70,14 +70,16 @@ def check_dvc_stages(project_dir: Path) -> None:
 
 @contextlib.contextmanager
 def in_project() -> Iterator[Settings]:
-    """The project's settings, in the project folder; a TunelabError fails the task with its one line."""
-    try:
-        settings = load_settings(PROJECT_DIR)
-        with contextlib.chdir(settings.project_dir):
-            yield settings
-    except TunelabError as exc:
+    """The project's settings, with the project folder as the working folder (the stages read relative paths)."""
+    settings = load_settings(PROJECT_DIR)
+    with contextlib.chdir(settings.project_dir):
+        yield settings
+
+
+def log_user_error(context: dict[str, Any]) -> None:
+    """A TunelabError is the user's to fix: say it as ``tunelab`` does, in one line (``error: …``)."""
+    if isinstance(exc := context.get("exception"), TunelabError):
         log.error("error: %s", exc)
-        raise RuntimeError(f"error: {exc}") from None
 
 
 def run_stage(stage: str) -> Any:
@@ -94,7 +96,7 @@ def run_stage(stage: str) -> Any:
 def expect(received: Any, found: Any, where: str) -> None:
     """Fail the task if a stage's files disagree with what the upstream task passed along."""
     if received != found:
-        raise RuntimeError(f"{where}: {found!r}, but this DAG run passed along {received!r} (another run wrote it?)")
+        raise TunelabError(f"{where}: {found!r}, but this DAG run passed along {received!r} (another run wrote it?)")
 
 
 @dag(
@@ -105,6 +107,8 @@ def expect(received: Any, found: Any, where: str) -> None:
     default_args={
         "retries": int(os.environ.get("TUNELAB_AIRFLOW_RETRIES", "2")),
         "retry_delay": timedelta(seconds=float(os.environ.get("TUNELAB_AIRFLOW_RETRY_DELAY_S", "60"))),
+        "on_retry_callback": log_user_error,
+        "on_failure_callback": log_user_error,
     },
     tags=["tunelab"],
     doc_md=__doc__,
