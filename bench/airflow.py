@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _bench import free_port, print_table, repeat  # noqa: E402
-from pipeline import clone_project  # noqa: E402
-
-from tunelab.db import EmbeddedServer  # noqa: E402
+from _bench import print_table, repeat  # noqa: E402
+from pipeline import cloned_project  # noqa: E402
 
 
 def main() -> None:
@@ -33,41 +30,26 @@ def main() -> None:
     parser.add_argument("--repetitions", type=int, default=3, help="of the from-scratch runs (~1 min each)")
     parser.add_argument("--parse-repetitions", type=int, default=5)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="tunelab-bench-airflow-") as tmp:
-        root = Path(tmp)
-        server = EmbeddedServer(root / "mongo", free_port())
-        server.start()
-        try:
-            project = clone_project(root, server.url)
-            project.env.update(
-                {
-                    "AIRFLOW_HOME": str(root / "airflow"),
-                    "AIRFLOW__CORE__DAGS_FOLDER": str(project.path / "dags"),
-                    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                    "TUNELAB_AIRFLOW_RETRIES": "0",
-                }
-            )
-            project("airflow", "db", "migrate")
-
-            def from_scratch(*command: str):
-                def go() -> None:
-                    project.fresh_state()
-                    project(*command)
-
-                return go
-
-            dag, dvc = [], []
-            for _ in range(args.repetitions):
-                dag += repeat(from_scratch("airflow", "dags", "test", "tunelab_pipeline"), 1)
-                dvc += repeat(from_scratch("dvc", "repro", "--force", "-q"), 1)
-            python = (sys.executable, "-c")
-            parse = repeat(
-                lambda: project(*python, "import runpy; runpy.run_path('dags/tunelab_pipeline.py')"),
-                args.parse_repetitions,
-            )
-            sdk = repeat(lambda: project(*python, "import airflow.sdk"), args.parse_repetitions)
-        finally:
-            server.stop()
+    with cloned_project("tunelab-bench-airflow-") as project:
+        project.env.update(
+            {
+                "AIRFLOW_HOME": str(project.path.parent / "airflow"),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(project.path / "dags"),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "TUNELAB_AIRFLOW_RETRIES": "0",
+            }
+        )
+        project("airflow", "db", "migrate")
+        dag, dvc = [], []
+        for _ in range(args.repetitions):  # alternated: both see the same load
+            dag += repeat(project.from_scratch("airflow", "dags", "test", "tunelab_pipeline"), 1)
+            dvc += repeat(project.from_scratch("dvc", "repro", "--force", "-q"), 1)
+        python = (sys.executable, "-c")
+        parse = repeat(
+            lambda: project(*python, "import runpy; runpy.run_path('dags/tunelab_pipeline.py')"),
+            args.parse_repetitions,
+        )
+        sdk = repeat(lambda: project(*python, "import airflow.sdk"), args.parse_repetitions)
     print_table(
         "The pipeline on Airflow and on DVC, fresh clone, small params",
         [
