@@ -14,11 +14,13 @@ Everything records to a SecantusDB server of its own on a free port.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import yaml
@@ -55,6 +57,15 @@ class Workspace:
         self.env["TUNELAB_DB_NAME"] = f"bench_{uuid.uuid4().hex[:8]}"
         self.env["TUNELAB_STATE_DIR"] = tempfile.mkdtemp(prefix="state-", dir=self.path.parent)
 
+    def from_scratch(self, *command: str) -> Callable[[], None]:
+        """A timed call: the command on a fresh database and state directory."""
+
+        def go() -> None:
+            self.fresh_state()
+            self(*command)
+
+        return go
+
     def __call__(self, *command: str) -> str:
         done = subprocess.run(command, cwd=self.path, env=self.env, capture_output=True, text=True)
         if done.returncode != 0:
@@ -73,6 +84,19 @@ def clone_project(root: Path, mongo_url: str) -> Workspace:
     return project
 
 
+@contextlib.contextmanager
+def cloned_project(prefix: str) -> Iterator[Workspace]:
+    """A fresh clone with small params in a temporary folder, recording to a SecantusDB server of its own."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        root = Path(tmp)
+        server = EmbeddedServer(root / "mongo", free_port())
+        server.start()
+        try:
+            yield clone_project(root, server.url)
+        finally:
+            server.stop()
+
+
 def toy_pipeline(root: Path, mongo_url: str) -> Workspace:
     toy = Workspace(root / "toy", mongo_url)
     toy.path.mkdir()
@@ -89,38 +113,23 @@ def main() -> None:
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--first-repetitions", type=int, default=3, help="of the from-scratch runs (~30 s each)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="tunelab-bench-pipeline-") as tmp:
-        root = Path(tmp)
-        server = EmbeddedServer(root / "mongo", free_port())
-        server.start()
-        try:
-            project = clone_project(root, server.url)
-            toy = toy_pipeline(root, server.url)
+    with cloned_project("tunelab-bench-pipeline-") as project:
+        toy = toy_pipeline(project.path.parent, project.env["TUNELAB_MONGO_URL"])
+        dvc_first = repeat(project.from_scratch("dvc", "repro", "--force", "-q"), args.first_repetitions)
+        stage_commands = "; ".join(
+            [*(f"tunelab pipeline {stage}" for stage in STAGES), "tunelab dashboard --out dashboards/site"]
+        )
+        direct = repeat(project.from_scratch("bash", "-ec", stage_commands), args.first_repetitions)
+        project("dvc", "repro", "-q")
+        noop = repeat(lambda: project("dvc", "repro", "-q"), args.repetitions)
+        toy_noop = repeat(lambda: toy("dvc", "repro", "-q"), args.repetitions)
 
-            def from_scratch(*command: str):
-                def go() -> None:
-                    project.fresh_state()
-                    project(*command)
-
-                return go
-
-            dvc_first = repeat(from_scratch("dvc", "repro", "--force", "-q"), args.first_repetitions)
-            stage_commands = "; ".join(
-                [*(f"tunelab pipeline {stage}" for stage in STAGES), "tunelab dashboard --out dashboards/site"]
-            )
-            direct = repeat(from_scratch("bash", "-ec", stage_commands), args.first_repetitions)
-            project("dvc", "repro", "-q")
-            noop = repeat(lambda: project("dvc", "repro", "-q"), args.repetitions)
-            toy_noop = repeat(lambda: toy("dvc", "repro", "-q"), args.repetitions)
-
-            project("git", "-c", "user.name=bench", "-c", "user.email=bench@invalid", "commit", "-qam", "small params")
-            project.fresh_state()
-            project("tunelab", "run", "logistic_regression")
-            run_id = "1"  # the first run of a fresh database
-            reproduce = repeat(lambda: project("tunelab", "repro", run_id), args.repetitions)
-            direct_run = repeat(lambda: project("tunelab", "run", "logistic_regression"), args.repetitions)
-        finally:
-            server.stop()
+        project("git", "-c", "user.name=bench", "-c", "user.email=bench@invalid", "commit", "-qam", "small params")
+        project.fresh_state()
+        project("tunelab", "run", "logistic_regression")
+        run_id = "1"  # the first run of a fresh database
+        reproduce = repeat(lambda: project("tunelab", "repro", run_id), args.repetitions)
+        direct_run = repeat(lambda: project("tunelab", "run", "logistic_regression"), args.repetitions)
     print_table(
         "DVC pipeline and tunelab repro, fresh clone, small params",
         [

@@ -29,6 +29,12 @@ def test_terms_and_shorthands():
             {"omniboard.tags": {"$eq": "baseline"}},
         ]
     }
+    assert run_filter(["dag=tunelab_pipeline", "dag_run=manual__2026-11-23T12:00:00+00:00"]) == {
+        "$and": [
+            {"info.airflow.dag_id": {"$eq": "tunelab_pipeline"}},
+            {"info.airflow.run_id": {"$eq": "manual__2026-11-23T12:00:00+00:00"}},
+        ]
+    }
     assert run_filter([]) == {}
 
 

@@ -104,3 +104,22 @@ def test_metrics_reach_the_database_while_the_run_goes(test_project_env):
         assert process.wait(timeout=30) == 0
     finally:
         process.kill()
+
+
+def test_a_run_inside_an_airflow_task_is_tagged_with_its_dag_run(test_project_env, monkeypatch):
+    settings, database = test_project_env.settings, test_project_env.database
+    outside = execute(settings, prepare_run(settings, "slow", assignments=["steps=1"]))
+    airflow_sets = {"DAG_ID": "nightly", "DAG_RUN_ID": "scheduled__2026-11-23", "TASK_ID": "tune", "TRY_NUMBER": "2"}
+    for name, value in airflow_sets.items():
+        monkeypatch.setenv(f"AIRFLOW_CTX_{name}", value)
+    inside = execute(settings, prepare_run(settings, "slow", assignments=["steps=1"]))
+    run = database.runs.find_one({"_id": inside.run_id})
+    assert run["info"]["airflow"] == {
+        "dag_id": "nightly",
+        "run_id": "scheduled__2026-11-23",
+        "task_id": "tune",
+        "try_number": "2",
+    }
+    assert run["omniboard"]["tags"] == ["dag:nightly", "dag_run:scheduled__2026-11-23"]
+    untagged = database.runs.find_one({"_id": outside.run_id})
+    assert "airflow" not in untagged["info"] and "omniboard" not in untagged

@@ -15,6 +15,10 @@ shorthand      field                 example
 ``id``         ``_id``               ``id>=100``
 =============  ====================  ==========================================
 
+``dag`` and ``dag_run`` stand for ``info.airflow.dag_id`` and
+``info.airflow.run_id``: the Airflow DAG and DAG run that made the runs
+(``dag_run=manual__2026-11-23T12:00:00+00:00``).
+
 VALUE is read as JSON when it parses (``1``, ``true``, ``"rbf"``), else as a
 string; times are UTC, as Sacred records them. Terms are ANDed; the filter is evaluated by MongoDB, never in memory.
 """
@@ -32,6 +36,7 @@ from tunelab.errors import TunelabError
 
 STATUSES = ("QUEUED", "RUNNING", "COMPLETED", "FAILED", "INTERRUPTED", "TIMEOUT", "PRUNED")
 SHORTHANDS = {"experiment": "experiment.name", "study": "info.study", "tag": "omniboard.tags", "id": "_id"}
+SHORTHANDS |= {"dag": "info.airflow.dag_id", "dag_run": "info.airflow.run_id"}
 FIELD_ROOTS = (
     "config",
     "info",

@@ -28,6 +28,7 @@ from tunelab.settings import load_settings
 from tunelab.tracking.artifacts import read_artifact, save_model
 from tunelab.tracking.config import ExperimentConfig, validate
 from tunelab.tracking.observers import BEAT_INTERVAL_S, tracking_observers
+from tunelab.tracking.scheduler import airflow_context
 from tunelab.versioning import Dataset, load_dataset
 
 SETTINGS.DEFAULT_BEAT_INTERVAL = BEAT_INTERVAL_S
@@ -63,6 +64,8 @@ class TrackedExperiment(Experiment):
       against ``schema`` before the run starts: a bad one starts no run.
     * Runs are observed by tunelab's database unless observers were attached,
       or by a local directory when ``TUNELAB_OFFLINE=1``.
+    * A run made inside an Airflow task records it in ``info.airflow``
+      (:mod:`tunelab.tracking.scheduler`).
     * :meth:`load_data` records the data version; :meth:`save_model` stores the
       fitted model as an artifact.
     * ``step_listeners`` are called with every :meth:`log_scalar` as it happens
@@ -97,7 +100,8 @@ class TrackedExperiment(Experiment):
         """Sacred's ``run``, observed by tunelab's database unless observers are attached."""
         added = [] if self.observers else tracking_observers(load_settings(), offline=_offline())
         self.observers.extend(added)
-        info = {"uid": uuid.uuid4().hex, **(info or {})}
+        scheduled = {"airflow": context} if (context := airflow_context()) else {}
+        info = {"uid": uuid.uuid4().hex, **scheduled, **(info or {})}
         try:
             return super().run(command_name, config_updates, named_configs, info, meta_info, options)
         finally:

@@ -18,6 +18,7 @@ from sacred.utils import ObserverError
 from tunelab import db
 from tunelab.board.columns import lower_is_better, register_columns, summary_key
 from tunelab.settings import Settings
+from tunelab.tracking.scheduler import airflow_context, airflow_tags
 
 # Sacred flushes metrics and captured output on each heartbeat (its default is 10 s).
 BEAT_INTERVAL_S = 1.0
@@ -30,7 +31,7 @@ INDEXES = {
 
 
 class TunelabMongoObserver(MongoObserver):
-    """Sacred's MongoObserver, same schema, with seven changes.
+    """Sacred's MongoObserver, same schema, with eight changes.
 
     * A new run's id takes one query (Sacred counts the runs, then finds the largest id).
     * Source files are stored once per content (pymongo 4 dropped GridFS md5,
@@ -49,6 +50,8 @@ class TunelabMongoObserver(MongoObserver):
       without writing it: the next write (a beat, or the end of the run, which
       Sacred saves right after its last beat) carries it. A short run (an
       Optuna trial) saves one round trip.
+    * A run made inside an Airflow task starts with the Omniboard tags
+      ``dag:DAG_ID`` and ``dag_run:RUN_ID`` (:mod:`tunelab.tracking.scheduler`).
     """
 
     _columns_registered: set[tuple[int, str, str]] = set()  # (client id, db, metric), per process
@@ -74,7 +77,10 @@ class TunelabMongoObserver(MongoObserver):
         Sacred finds the largest id with a sort, a full scan on SecantusDB (67 ms
         at 5,000 runs). The counter starts after the largest id; when a run
         written outside tunelab (stock Sacred) took the id, it catches up.
+        Inside an Airflow task, the run starts with the task's tags.
         """
+        if tags := airflow_tags(airflow_context()):
+            self.run_entry.setdefault("omniboard", {}).setdefault("tags", []).extend(tags)
         if self.overwrite or self.run_entry.get("_id") is not None:
             return super().insert()
         counters = self.runs.database[COUNTERS]
