@@ -12,14 +12,22 @@ failure it fixes (measured on this project's pins):
 * scikit-learn 1.6+ asks estimators for ``__sklearn_tags__`` (``cross_val_score``
   on an mlens ensemble fails without it): mlens's vendored ``BaseEstimator`` gets
   scikit-learn's.
+
+Its import also walks the whole temporary directory for caches a killed fit
+left, printing what it removes to stderr: mlens gets a directory of its own
+(``MLENS_TMPDIR``, unless set) and that report is kept off a command's output.
 """
 
 from __future__ import annotations
 
 import collections
 import collections.abc
+import contextlib
+import io
 import os
 import pickle
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -40,6 +48,11 @@ def apply() -> None:
         np.int = int  # mlens uses it as a dtype: Python's int is what it meant
     if not hasattr(np, "byte_bounds"):
         np.byte_bounds = np.lib.array_utils.byte_bounds
+    cache_root = Path(tempfile.gettempdir()) / "tunelab-mlens"
+    cache_root.mkdir(exist_ok=True)
+    os.environ.setdefault("MLENS_TMPDIR", str(cache_root))
+    with contextlib.redirect_stderr(io.StringIO()):
+        import mlens.config  # noqa: F401  (reports and removes residual caches at import)
     _patch_joblib_write_array()
     _patch_sklearn_tags()
     _applied = True
