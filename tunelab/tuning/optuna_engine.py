@@ -29,7 +29,7 @@ from tunelab import db
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings
 from tunelab.tracking import worker_process
-from tunelab.tracking.stale import fail_dead_runs
+from tunelab.tracking.liveness import fail_dead_runs
 from tunelab.tuning.pruners import make_pruner
 from tunelab.tuning.samplers import make_sampler
 from tunelab.tuning.spec import CategoricalParam, FloatParam, SearchSpec
