@@ -90,3 +90,26 @@ def _run(run_id: int, start: dt.datetime, heartbeat: dt.datetime | None, host: d
     """A RUNNING run document as the observer writes it (the fields the sweep and `tunelab runs` read)."""
     doc = {"_id": run_id, "experiment": {"name": "slow"}, "status": "RUNNING", "start_time": start}
     return {**doc, "heartbeat": heartbeat, "host": host or {}}
+
+
+def test_values_read_back_from_the_database_are_checked(test_project_env):
+    from tunelab.errors import TunelabError
+    from tunelab.tracking.registry import load_experiment
+    from tunelab.versioning.repro import load_origin
+
+    database, settings = test_project_env.database, test_project_env.settings
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    base = {**_run(1, now, now), "status": "COMPLETED", "config": {}, "stop_time": now}
+    database.runs.insert_many(
+        [
+            {**base, "_id": 1, "info": {"git_commit": "--upload-pack=x"}},
+            {**base, "_id": 2, "info": {"data_path": "../../etc/passwd"}},
+            {**base, "_id": 3, "experiment": {"name": "../../tmp/evil"}},
+        ]
+    )
+    with pytest.raises(TunelabError, match="is not a git commit"):
+        load_origin(settings, 1)
+    with pytest.raises(TunelabError, match="is not a path inside the project"):
+        load_origin(settings, 2)
+    with pytest.raises(TunelabError, match="an experiment name is a Python identifier"):
+        load_experiment(settings.experiments_dir, load_origin(settings, 3).experiment)

@@ -68,7 +68,7 @@ def batch(
         request = prepare_run(settings, name, path, assignments)
         requests.append(replace(request, info={"batch_key": request.key}))
     if not offline:
-        db.mongo_url(settings)  # fail before any worker starts
+        liveness.sweep(db.connect(settings), settings.failed_saves_dir)  # fails before any worker starts
         if not rerun:
             done = completed_keys(settings, requests)
             if done:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from tunelab import db
 from tunelab.cli._common import (
     StorageOption,
     console,
@@ -16,6 +17,7 @@ from tunelab.cli._output import (
     tune_progress,
 )
 from tunelab.settings import load_settings
+from tunelab.tracking import liveness
 from tunelab.tuning.search import prepare_search, run_search
 from tunelab.tuning.studies import load_study
 
@@ -32,6 +34,7 @@ def tune(
     """Run or continue a search; every trial is a tracked run. Safe to re-run after a crash."""
     settings = load_settings()
     search = prepare_search(settings, spec, storage, workers)
+    liveness.sweep(db.connect(settings), settings.failed_saves_dir)  # runs left RUNNING by dead processes
     with tune_progress(search.spec.n_trials) as update:
         run_search(settings, search, on_progress=update)
     for table in study_tables(load_study(settings, search.spec.study_name, storage), top):
