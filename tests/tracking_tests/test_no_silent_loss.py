@@ -113,3 +113,33 @@ def test_values_read_back_from_the_database_are_checked(test_project_env):
         load_origin(settings, 2)
     with pytest.raises(TunelabError, match="an experiment name is a Python identifier"):
         load_experiment(settings.experiments_dir, load_origin(settings, 3).experiment)
+
+
+@pytest.mark.slow
+def test_a_batch_worker_killed_by_sigkill_fails_its_run_without_a_traceback(test_project_env, tmp_path):
+    import json
+    import os
+    import signal
+    import sys
+    import time
+
+    from tunelab.processes import wait_until
+
+    config = tmp_path / "slow.json"
+    config.write_text(json.dumps({"steps": 100, "sleep_s": 0.2, "seed": 1}))
+    env = {**test_project_env.env, "TUNELAB_PROJECT_DIR": str(TEST_PROJECT)}
+    batch = subprocess.Popen(
+        [sys.executable, "-m", "tunelab", "batch", str(config)],
+        cwd=TEST_PROJECT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    runs = test_project_env.database.runs
+    assert wait_until(lambda: runs.find_one({"status": "RUNNING"}) is not None, 60)
+    time.sleep(0.5)
+    os.kill(runs.find_one({"status": "RUNNING"})["host"]["pid"], signal.SIGKILL)  # as the OOM killer does
+    _, stderr = batch.communicate(timeout=60)
+    assert batch.returncode == 1 and "Traceback" not in stderr
+    (run,) = runs.find()
+    assert run["status"] == "FAILED" and "is gone" in run["fail_trace"][0]
