@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 import urllib.error
+import urllib.request
 
 import pytest
 import yaml
@@ -86,8 +87,38 @@ def test_auth_protects_the_api(tunelab_env, start_board):
         get(api)
     assert refused.value.code == 401
     assert get(api, auth=("ana", "s3cret"))["count"] == 0
+    pid = tunelab_env.cli("board").stdout.split("pid ")[1].split(")")[0]
+    assert "s3cret" not in open(f"/proc/{pid}/cmdline").read()  # `ps` does not show the password
     bad = tunelab_env.cli("board", "--auth", "no-colon")
     assert bad.returncode == 2 and "--auth: expected USER:PASSWORD" in bad.stderr
+
+
+def _status(url: str, method: str = "GET", **headers: str) -> int:
+    request = urllib.request.Request(url, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as refused:
+        return refused.code
+
+
+def test_board_refuses_foreign_origins_and_hosts(tunelab_env, start_board):
+    tunelab_env.database.runs.insert_many(
+        [{"_id": i, "status": "COMPLETED", "experiment": {"name": "x"}} for i in (1, 2)]
+    )
+    port, _ = start_board()
+    runs = f"http://127.0.0.1:{port}/{tunelab_env.settings.db_name}/api/v1/Runs"
+    evil = "http://evil.example"
+    preflight = {"Origin": evil, "Access-Control-Request-Method": "DELETE"}
+    assert _status(f"{runs}/1", "OPTIONS", **preflight) == 403
+    assert _status(f"{runs}/1", "DELETE", Origin=evil) == 403
+    assert _status(f"{runs}/count", Origin=evil) == 403  # no reading by another site either
+    assert _status(f"{runs}/count", Host="evil.example") == 403  # DNS rebinding
+    assert _status(f"{runs}/count", Host=f"evil.example:{port}") == 403
+    assert tunelab_env.database.runs.count_documents({}) == 2
+    assert _status(f"{runs}/count", Host=f"localhost:{port}") == 200
+    assert _status(f"{runs}/2", "DELETE", Origin=f"http://127.0.0.1:{port}") in (200, 204)  # the board's own page
+    assert tunelab_env.database.runs.count_documents({}) == 1
 
 
 def test_several_databases_on_one_board(tunelab_env, start_board):

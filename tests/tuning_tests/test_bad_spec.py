@@ -31,6 +31,12 @@ X = {"type": "float", "low": 0.0, "high": 1.0}
         ({"metric": ["score", "result"]}, "key 'direction': 2 metric(s) need as many directions"),
         ({"algorithm": "grid"}, "key 'space.x': a grid search needs a step (or choices) for every float"),
         ({"engine": "keras-tuner", "algorithm": "tpe"}, "key 'algorithm': unknown keras-tuner algorithm 'tpe'"),
+        ({"space": {"x": {**X, "low": float("nan")}}}, "key 'space.x.low': Input should be a finite number"),
+        ({"space": {"x": {**X, "high": float("inf")}}}, "key 'space.x.high': Input should be a finite number"),
+        (
+            {"algorithm": "grid", "space": {"x": {**X, "step": 1e-12}}},
+            "key 'space': the grid has 1e+12 points, more than 1,000,000: use larger steps",
+        ),
     ],
 )
 def test_bad_spec(test_project_env, tmp_path, fields, message):

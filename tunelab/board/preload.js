@@ -1,9 +1,60 @@
 // Loaded with `node -r` before Omniboard: it calls app.listen(port), which binds every
 // interface and has no host option. Pin the host to TUNELAB_BOARD_HOST (default 127.0.0.1).
 "use strict";
+const http = require("http");
 const net = require("net");
+const os = require("os");
 
 const host = process.env.TUNELAB_BOARD_HOST || "127.0.0.1";
+
+// --auth arrives in TUNELAB_BOARD_CREDENTIALS (USER:PASSWORD:SECRET), not on the command line, where `ps` shows it.
+if (process.env.TUNELAB_BOARD_CREDENTIALS) {
+  process.argv.push("-u", process.env.TUNELAB_BOARD_CREDENTIALS);
+  delete process.env.TUNELAB_BOARD_CREDENTIALS;
+}
+
+// Omniboard answers every origin with `Access-Control-Allow-Origin: *` and checks no Host: any web page
+// the user opens (or DNS rebinding) could read, rewrite and delete runs. Before Express sees a request,
+// refuse one whose Host is not an address this board serves, or whose Origin is another site.
+const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "[::1]"];
+
+function servedNames() {
+  const names = new Set([host.includes(":") ? `[${host}]` : host, ...LOOPBACK_NAMES]);
+  if (["0.0.0.0", "::", ""].includes(host)) {
+    names.add(os.hostname());
+    for (const addresses of Object.values(os.networkInterfaces())) {
+      for (const { address, family } of addresses || []) names.add(family === "IPv6" ? `[${address}]` : address);
+    }
+  }
+  for (const name of (process.env.TUNELAB_BOARD_ALLOWED_HOSTS || "").split(",")) if (name) names.add(name);
+  return names;
+}
+
+function refusal(request, port, names) {
+  const hostHeader = (request.headers.host || "").toLowerCase();
+  const at = hostHeader.lastIndexOf(":");
+  const [name, hostPort] = at > hostHeader.lastIndexOf("]") ? [hostHeader.slice(0, at), hostHeader.slice(at + 1)] : [hostHeader, "80"];
+  if (!names.has(name) || Number(hostPort) !== port) return `Host ${hostHeader || "(none)"} is not served here`;
+  const origin = request.headers.origin;
+  if (origin !== undefined && origin !== `http://${hostHeader}` && origin !== `https://${hostHeader}`) {
+    return `requests from ${origin} are refused`;
+  }
+  return null;
+}
+
+const emit = http.Server.prototype.emit;
+http.Server.prototype.emit = function (event, request, response) {
+  if (event === "request") {
+    this._tunelabNames = this._tunelabNames || servedNames();
+    const why = refusal(request, this.address().port, this._tunelabNames);
+    if (why) {
+      response.writeHead(403, { "Content-Type": "text/plain" });
+      response.end(`tunelab board: ${why}\n`);
+      return true;
+    }
+  }
+  return emit.apply(this, arguments);
+};
 const listen = net.Server.prototype.listen;
 
 net.Server.prototype.listen = function (...args) {

@@ -4,7 +4,9 @@ Files under ``<state>/board/``: ``board.pid`` (pid, url, host, port,
 databases), ``board.log`` (Omniboard's output) and ``omniboard.json``, the
 database list Omniboard reads through ``OMNIBOARD_CONFIG`` (plain JSON, mode
 0600: it may hold a MongoDB password). Omniboard cannot choose its listen
-address; ``preload.js`` pins it.
+address, checks no Host and answers every Origin; ``preload.js`` pins the
+address, refuses a request whose Host is not one the board serves or whose
+Origin is another site, and passes ``--auth`` from the environment (never argv).
 """
 
 from __future__ import annotations
@@ -76,9 +78,9 @@ class Board:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._write_config(mongo_url, databases)
         command = [node_executable(), "-r", str(PRELOAD), str(entry_point)]
-        if auth is not None:
-            command += ["-u", f"{auth[0]}:{auth[1]}:{secrets.token_hex(16)}"]
         env = {**os.environ, "PORT": str(port), "OMNIBOARD_CONFIG": str(self.config_file), "TUNELAB_BOARD_HOST": host}
+        if auth is not None:  # the preload hands it to Omniboard: on the command line, `ps` would show it
+            env["TUNELAB_BOARD_CREDENTIALS"] = f"{auth[0]}:{auth[1]}:{secrets.token_hex(16)}"
         process = spawn(command, self.log_file, env)
         url = f"http://{_url_host(_probe_host(host))}:{port}/{urllib.parse.quote(databases[0])}"
         self.pid_file.write(process.pid, url=url, host=host, port=port, databases=databases)

@@ -22,7 +22,9 @@ OfflineOption = Annotated[
 StorageOption = Annotated[
     str | None,
     typer.Option(
-        "--storage", help="Optuna storage: postgresql://… or a journal file (default: .tunelab/optuna/journal.log)."
+        "--storage",
+        envvar="TUNELAB_STORAGE",  # keeps a PostgreSQL password off the command line (`ps`)
+        help="Optuna storage: postgresql://… or a journal file (default: .tunelab/optuna/journal.log).",
     ),
 ]
 QueryOption = Annotated[

@@ -16,7 +16,14 @@ from tunelab.tuning.engines import TrialCounts
 from tunelab.tuning.reports import StudyReport
 from tunelab.versioning.models import ModelVersion
 
-STATUS_STYLE = {"COMPLETED": "green", "FAILED": "red", "INTERRUPTED": "yellow", "SKIPPED": "dim", "PRUNED": "cyan"}
+STATUS_STYLE = {
+    "COMPLETED": "green",
+    "FAILED": "red",
+    "INTERRUPTED": "yellow",
+    "SKIPPED": "dim",
+    "PRUNED": "cyan",
+    "RUNNING": "blue",
+}
 
 
 def outcomes_table(outcomes: Sequence[RunOutcome]) -> Table:

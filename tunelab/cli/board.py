@@ -23,7 +23,10 @@ app = typer.Typer()
 def board(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the web page.")] = 9000,
     host: Annotated[str, typer.Option(help="Listen address; anything but loopback exposes the board.")] = "127.0.0.1",
-    auth: Annotated[str | None, typer.Option(help="USER:PASSWORD for HTTP basic auth.")] = None,
+    auth: Annotated[
+        str | None,
+        typer.Option(envvar="TUNELAB_BOARD_AUTH", help="USER:PASSWORD for HTTP basic auth (or the env var)."),
+    ] = None,
     databases: Annotated[
         list[str], typer.Option("--db", help="Database to show (repeatable; default: tunelab's).")
     ] = [],

@@ -22,6 +22,7 @@ from tunelab.cli._output import (
     runs_table,
 )
 from tunelab.settings import load_settings
+from tunelab.tracking import liveness
 from tunelab.tracking.batch import BatchInterrupted, completed_keys, run_batch
 from tunelab.tracking.registry import infer_experiment
 from tunelab.tracking.runner import RunRequest, execute, prepare_run
@@ -68,6 +69,7 @@ def batch(
         requests.append(replace(request, info={"batch_key": request.key}))
     if not offline:
         database = db.connect(settings)  # fail before any worker starts
+        liveness.sweep(database, settings.failed_saves_dir)  # runs left RUNNING by dead processes
         if not rerun:
             done = completed_keys(database, requests)
             if done:
@@ -105,11 +107,21 @@ def sync(
 @app.command()
 def runs(
     limit: Annotated[int, typer.Option(min=1, help="How many of the newest runs.")] = 20,
+    sweep: Annotated[
+        bool, typer.Option("--sweep", help="First mark FAILED the RUNNING runs whose process is gone.")
+    ] = False,
 ) -> None:
     """List the newest runs in the database."""
     settings = load_settings()
+    database = db.connect(settings)
+    if sweep:
+        report = liveness.sweep(database, settings.failed_saves_dir)
+        for run_id in report.landed:
+            console.print(f"run {run_id}: its failed final save landed", markup=False, highlight=False)
+        for run_id, reason in report.failed.items():
+            console.print(f"run {run_id}: FAILED ({reason})", markup=False, highlight=False)
     records = (
-        db.connect(settings)["runs"]
+        database["runs"]
         .find(
             {},
             {"experiment.name": 1, "status": 1, "result": 1, "start_time": 1, "stop_time": 1, "info.data_version": 1},

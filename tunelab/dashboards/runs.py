@@ -10,6 +10,7 @@ from typing import Any
 from pymongo.database import Database
 
 from tunelab.errors import TunelabError
+from tunelab.tracking.metric_store import read_series
 
 # What tables and exports show of a run; never its captured output, sources or artifacts.
 RUN_FIELDS = {
@@ -103,10 +104,8 @@ def metric_curves(
 ) -> dict[Any, dict[str, Curve]]:
     """run id → metric name → its curve, downsampled to at most about ``max_points`` points."""
     curves: dict[Any, dict[str, Curve]] = {run_id: {} for run_id in run_ids}
-    query = {"run_id": {"$in": list(run_ids)}}
-    for doc in database.metrics.find(query, {"run_id": 1, "name": 1, "steps": 1, "values": 1}):
-        steps, values = downsample(doc.get("steps", []), doc.get("values", []), max_points)
-        curves[doc["run_id"]][doc["name"]] = Curve(steps, values)
+    for (run_id, name), series in read_series(database, run_ids).items():
+        curves[run_id][name] = Curve(*downsample(series["steps"], series["values"], max_points))
     return curves
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 
 from pymongo.database import Database
 
+from tunelab import db
 from tunelab.settings import Settings
-from tunelab.tracking import worker_process
+from tunelab.tracking import liveness, worker_process
 from tunelab.tracking.runner import RunOutcome, RunRequest, execute
 
 
@@ -51,6 +53,12 @@ def run_batch(
         for future in as_completed(futures):
             outcomes[futures[future]] = outcome = future.result()
             on_outcome(outcome)
+    except BrokenProcessPool:  # a worker was killed (the OOM killer): the pool stops every worker
+        for future, index in futures.items():
+            if index not in outcomes:
+                outcomes[index] = _broken(requests[index], future)
+        if not offline:
+            liveness.sweep(db.connect(settings), settings.failed_saves_dir, silent_for_s=0.0)
     except KeyboardInterrupt:
         worker_process.stop_workers(pool)
         for future, index in futures.items():
@@ -60,6 +68,13 @@ def run_batch(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return _in_order(requests, outcomes)
+
+
+def _broken(request: RunRequest, future: Future) -> RunOutcome:
+    if future.done() and not future.cancelled() and future.exception() is None:
+        return future.result()
+    error = "a worker process died (killed by a signal?); run the batch again to resume"
+    return RunOutcome(request.experiment, request.config_file, None, "FAILED", error=error)
 
 
 def _in_order(requests: Sequence[RunRequest], outcomes: dict[int, RunOutcome]) -> list[RunOutcome]:

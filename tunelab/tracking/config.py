@@ -23,9 +23,10 @@ from tunelab.errors import TunelabError
 
 
 class Strict(BaseModel):
-    """Base of every tunelab schema: unknown keys are errors, values are not coerced (an int passes as a float)."""
+    """Base of every tunelab spec: unknown keys are errors, values are not coerced (an int passes as a float),
+    and JSON's NaN and Infinity are refused."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class ExperimentConfig(Strict):

@@ -25,6 +25,7 @@ from sacred.utils import SacredError
 from tunelab import db
 from tunelab.errors import TunelabError
 from tunelab.settings import load_settings
+from tunelab.tracking import sacred_fixes
 from tunelab.tracking.artifacts import read_artifact, save_model
 from tunelab.tracking.config import ExperimentConfig, validate
 from tunelab.tracking.observers import BEAT_INTERVAL_S, tracking_observers
@@ -33,6 +34,7 @@ from tunelab.versioning import Dataset, load_dataset
 
 SETTINGS.DEFAULT_BEAT_INTERVAL = BEAT_INTERVAL_S
 SETTINGS.CAPTURE_MODE = "sys"  # "fd" starts a tee process per run
+sacred_fixes.install()  # output and metrics lost under load
 SETTINGS.DISCOVER_DEPENDENCIES = "none"  # see loaded_packages
 
 OFFLINE_ENV = "TUNELAB_OFFLINE"

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import math
 import os
+import threading
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pymongo
@@ -18,6 +21,7 @@ from sacred.utils import ObserverError
 from tunelab import db
 from tunelab.board.columns import lower_is_better, register_columns, summary_key
 from tunelab.settings import Settings
+from tunelab.tracking import liveness, metric_store
 from tunelab.tracking.scheduler import airflow_context, airflow_tags
 
 # Sacred flushes metrics and captured output on each heartbeat (its default is 10 s).
@@ -26,18 +30,34 @@ COUNTERS = "tunelab.counters"
 # Equality lookups tunelab, Sacred and Omniboard make; without an index SecantusDB scans.
 INDEXES = {
     "metrics": [[("run_id", 1), ("name", 1)]],
-    "runs": [[("info.study", 1), ("info.trial", 1)]],
+    metric_store.BUCKETS: [[("run_id", 1), ("name", 1), ("bucket", 1)]],
+    "runs": [[("info.study", 1), ("info.trial", 1)], [("status", 1)]],
 }
+OUTPUT_HEAD = OUTPUT_TAIL = 256 * 1024  # characters of captured output kept in the run document
+OUTPUT_ARTIFACT = "captured_out.txt"  # the whole output, when longer
+FINAL_SAVE_RETRY_S = 30.0
+log = logging.getLogger(__name__)
 
 
 class TunelabMongoObserver(MongoObserver):
-    """Sacred's MongoObserver, same schema, with eight changes.
+    """Sacred's MongoObserver, same schema, with these changes.
 
     * A new run's id takes one query (Sacred counts the runs, then finds the largest id).
     * Source files are stored once per content (pymongo 4 dropped GridFS md5,
       so the stock observer uploads every source again on every run); a
       process remembers the ones it has seen, which saves a query per source.
-    * A run it cannot save is pickled to ``failure_dir`` instead of crashing.
+    * Nothing is lost silently. Sacred drops an observer after its first
+      exception, so no hook raises for a database error: a heartbeat that
+      fails is saved again at the next one, metric points wait in a buffer
+      until they land, and the final save is retried for FINAL_SAVE_RETRY_S.
+      A final save that cannot land is kept in ``failure_dir`` for
+      :func:`tunelab.tracking.liveness.sweep` (which lands it or marks the run
+      FAILED); an artifact that could not be stored makes the run FAILED.
+    * Captured output longer than OUTPUT_HEAD + OUTPUT_TAIL keeps its head and
+      tail in the run document, and the whole output is the artifact OUTPUT_ARTIFACT.
+    * Metric series of any length (:mod:`tunelab.tracking.metric_store`).
+    * The run document holds ``host.pid`` (for the liveness sweep) and, from
+      its insertion on, the run's initial ``info`` (a search's study and trial).
     * At the end of a run, ``info.summary`` holds each metric's best, last, min
       and max value and step count, and ``info.git_commit`` the commit, so
       dashboards need no join over ``metrics``; Omniboard gets custom columns
@@ -56,17 +76,27 @@ class TunelabMongoObserver(MongoObserver):
 
     _columns_registered: set[tuple[int, str, str]] = set()  # (client id, db, metric), per process
 
-    def __init__(self, client: pymongo.MongoClient, db_name: str, failure_dir: str) -> None:
+    def __init__(
+        self, client: pymongo.MongoClient, db_name: str, failure_dir: str, info: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(client=client, db_name=db_name, failure_dir=failure_dir)
+        self._initial_info = dict(info or {})
         self._summary: dict[str, dict[str, float]] = {}
         self._git_commit: str | None = None
         self._written_at = -math.inf
+        self._pending: dict[str, dict[str, list]] = {}  # metric points not stored yet
+        self._stored: dict[str, int] = {}  # metric name -> points stored
+        self._output = ""  # the whole captured output
+        self._lost: list[str] = []  # what could not be stored (the run becomes FAILED)
+        # Sacred waits only 2 s for the heartbeat thread, which may still be saving when the run ends
+        self._lock = threading.RLock()
 
     def started_event(self, ex_info, command, host_info, start_time, config, meta_info, _id):
         self._summary = {}
         repositories = ex_info.get("repositories") or [{}]
         commit = repositories[0].get("commit")
         self._git_commit = commit and commit[:12] + ("-dirty" if repositories[0].get("dirty") else "")
+        host_info = {**host_info, "pid": host_info.get("pid", os.getpid())}
         return super().started_event(ex_info, command, host_info, start_time, config, meta_info, _id)
 
     _stored_sources: dict[tuple[int, str, str, str], Any] = {}  # (client id, db, file, md5) -> GridFS id
@@ -79,6 +109,7 @@ class TunelabMongoObserver(MongoObserver):
         written outside tunelab (stock Sacred) took the id, it catches up.
         Inside an Airflow task, the run starts with the task's tags.
         """
+        self.run_entry["info"] = {**self._initial_info, **self.run_entry.get("info", {})}
         if tags := airflow_tags(airflow_context()):
             self.run_entry.setdefault("omniboard", {}).setdefault("tags", []).extend(tags)
         if self.overwrite or self.run_entry.get("_id") is not None:
@@ -128,26 +159,39 @@ class TunelabMongoObserver(MongoObserver):
         return [(name, os.path.join(ex_info["base_dir"], name), md5) for name, md5 in ex_info["sources"]]
 
     def heartbeat_event(self, info, captured_out, beat_time, result):
-        if time.monotonic() - self._written_at >= BEAT_INTERVAL_S / 2:
-            return super().heartbeat_event(info, captured_out, beat_time, result)
-        entry = {"info": flatten(info), "captured_out": captured_out, "heartbeat": beat_time, "result": flatten(result)}
-        self.run_entry.update(entry)
+        with self._lock:
+            self._output = captured_out
+            captured_out = _head_and_tail(captured_out)
+            if time.monotonic() - self._written_at >= BEAT_INTERVAL_S / 2:
+                return super().heartbeat_event(info, captured_out, beat_time, result)
+            entry = {"info": flatten(info), "captured_out": captured_out, "heartbeat": beat_time}
+            self.run_entry.update({**entry, "result": flatten(result)})
 
     def save(self) -> None:
-        super().save()
-        self._written_at = time.monotonic()
+        """Sacred's save, except that no database error escapes: the next heartbeat saves again."""
+        try:
+            super().save()
+            self._written_at = time.monotonic()
+        except (pymongo.errors.PyMongoError, ObserverError) as exc:
+            log.warning("run %s: saving to the database failed (retried at the next heartbeat): %s", self._id, exc)
 
     def artifact_event(self, name, filename, metadata=None, content_type=None):
-        """Sacred's, with the file's sha256 in the run's artifact entry."""
-        with open(filename, "rb") as f:
-            digest = hashlib.file_digest(f, "sha256").hexdigest()
-            f.seek(0)
-            file_id = self.fs.put(
-                f,
-                filename=f"artifact://{self.runs.name}/{self.run_entry['_id']}/{name}",
-                metadata=metadata,
-                content_type=content_type or self._try_to_detect_content_type(filename),
-            )
+        """Sacred's, with the file's sha256 in the run's artifact entry; a file that cannot be stored
+        makes the run FAILED."""
+        try:
+            with open(filename, "rb") as f:
+                digest = hashlib.file_digest(f, "sha256").hexdigest()
+                f.seek(0)
+                file_id = self.fs.put(
+                    f,
+                    filename=f"artifact://{self.runs.name}/{self._id}/{name}",
+                    metadata=metadata,
+                    content_type=content_type or self._try_to_detect_content_type(filename),
+                )
+        except pymongo.errors.PyMongoError as exc:
+            self._lost.append(f"artifact {name!r} could not be stored: {exc}")
+            log.warning("run %s: %s", self._id, self._lost[-1])
+            return
         self.run_entry["artifacts"].append({"name": name, "file_id": file_id, "sha256": digest})
         self.save()
 
@@ -155,29 +199,104 @@ class TunelabMongoObserver(MongoObserver):
         """The run's stored config becomes ``config`` at the next save (a heartbeat or the end)."""
         self.run_entry["config"] = dict(config)
 
+    @property
+    def _id(self) -> Any:
+        return (self.run_entry or {}).get("_id")
+
     def log_metrics(self, metrics_by_name, info):
-        super().log_metrics(metrics_by_name, info)
-        for name, series in metrics_by_name.items():
-            finite = [float(v) for v in series["values"] if _is_finite(v)]
-            if not finite:
-                continue
+        with self._lock:
+            for name, series in metrics_by_name.items():
+                pending = self._pending.setdefault(name, {key: [] for key in metric_store.FIELDS})
+                for key in metric_store.FIELDS:
+                    pending[key].extend(series[key])
+                self._summarize(name, series["values"])
+            self._store_metrics(info)
+
+    def _summarize(self, name: str, values: list) -> None:
+        finite = [float(v) for v in values if _is_finite(v)]
+        if finite:
             entry = self._summary.setdefault(name, {"min": math.inf, "max": -math.inf, "steps": 0})
             entry["min"] = min(entry["min"], *finite)
             entry["max"] = max(entry["max"], *finite)
             entry["last"] = finite[-1]
-            entry["steps"] += len(series["values"])
+            entry["steps"] += len(values)
+
+    def _store_metrics(self, info: dict) -> None:
+        """Store the pending points; what the database refuses now waits for the next call."""
+        try:
+            for name, pending in self._pending.items():
+                while pending["values"]:
+                    stored = self._stored.get(name, 0)
+                    count, created = metric_store.store_points(self.runs.database, self._id, name, stored, pending)
+                    if created is not None:
+                        info.setdefault("metrics", []).append({"name": name, "id": str(created)})
+                    self._stored[name] = stored + count
+                    for key in metric_store.FIELDS:
+                        del pending[key][:count]
+        except pymongo.errors.PyMongoError as exc:
+            log.warning("run %s: storing metrics failed (retried at the next heartbeat): %s", self._id, exc)
 
     def completed_event(self, stop_time, result):
-        self._write_summary()
+        self._finish()
+        if self._lost:
+            return super().failed_event(stop_time, ["the run completed, but " + "; ".join(self._lost)])
         super().completed_event(stop_time, result)
 
     def interrupted_event(self, interrupt_time, status):
-        self._write_summary()
+        self._finish()
         super().interrupted_event(interrupt_time, status)
 
     def failed_event(self, fail_time, fail_trace):
-        self._write_summary()
-        super().failed_event(fail_time, fail_trace)
+        self._finish()
+        super().failed_event(fail_time, list(fail_trace or []) + [f"also: {lost}\n" for lost in self._lost])
+
+    def final_save(self, attempts: int) -> None:
+        """Save the finished run, retrying for FINAL_SAVE_RETRY_S; if it cannot land, keep it in
+        ``failure_dir`` for :func:`tunelab.tracking.liveness.sweep` (Sacred's ``attempts`` is ignored)."""
+        deadline = time.monotonic() + FINAL_SAVE_RETRY_S
+        delay = 0.25
+        while True:
+            try:
+                self.runs.update_one({"_id": self._id}, {"$set": self.run_entry}, upsert=True)
+                return
+            except pymongo.errors.ConnectionFailure as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                if time.monotonic() + delay > deadline:
+                    break
+                time.sleep(delay)
+                delay = min(delay * 2, 4.0)
+            except pymongo.errors.PyMongoError as exc:  # too large or unencodable: retrying cannot help
+                reason = f"{type(exc).__name__}: {exc}"
+                break
+        path = liveness.keep_failed_save(Path(self.failure_dir), self.runs.database, self.run_entry, reason)
+        log.error(
+            "run %s: its final save failed (%s); kept in %s, landed or marked FAILED by the next sweep",
+            self._id,
+            reason,
+            path,
+        )
+
+    def _finish(self) -> None:
+        """Before the final save: store what waits (metrics, the whole output) and the summary."""
+        with self._lock:
+            self._store_metrics(self.run_entry.setdefault("info", {}))
+            unstored = sorted(name for name, pending in self._pending.items() if pending["values"])
+            if unstored:
+                self._lost.append(f"metrics {unstored} could not be stored")
+            if len(self._output) > OUTPUT_HEAD + OUTPUT_TAIL:
+                self._store_output()
+            self._write_summary()
+
+    def _store_output(self) -> None:
+        filename = f"artifact://{self.runs.name}/{self._id}/{OUTPUT_ARTIFACT}"
+        data = self._output.encode()
+        try:
+            file_id = self.fs.put(data, filename=filename, content_type="text/plain")
+        except pymongo.errors.PyMongoError as exc:
+            self._lost.append(f"the whole captured output could not be stored: {exc}")
+            return
+        digest = hashlib.sha256(data).hexdigest()
+        self.run_entry["artifacts"].append({"name": OUTPUT_ARTIFACT, "file_id": file_id, "sha256": digest})
 
     def _write_summary(self) -> None:
         """``info.summary`` (best, last, min, max, steps per metric) and ``info.git_commit``; new
@@ -197,6 +316,15 @@ class TunelabMongoObserver(MongoObserver):
             self._columns_registered.update(new)
 
 
+def _head_and_tail(output: str) -> str:
+    """``output`` if short; else its head and tail around a line saying where the whole of it is."""
+    if len(output) <= OUTPUT_HEAD + OUTPUT_TAIL:
+        return output
+    omitted = len(output) - OUTPUT_HEAD - OUTPUT_TAIL
+    note = f"\n[… {omitted:,} characters left out here; the whole output is the artifact {OUTPUT_ARTIFACT} …]\n"
+    return output[:OUTPUT_HEAD] + note + output[-OUTPUT_TAIL:]
+
+
 def _is_finite(value: Any) -> bool:
     try:
         return math.isfinite(float(value))
@@ -209,12 +337,15 @@ _indexed: set[tuple[str, str]] = set()
 PING_EVERY_S = 2.0
 
 
-def mongo_observer(settings: Settings) -> TunelabMongoObserver:
+def mongo_observer(settings: Settings, info: Mapping[str, Any] | None = None) -> TunelabMongoObserver:
     """An observer on tunelab's database, which must answer (started on demand if embedded).
 
     It uses the process's one client (:func:`tunelab.db.connect`); later runs
     check it with a ping on the open connection, at most every PING_EVERY_S (a
     search runs many short trials).
+    The first use in a process creates the indexes and lands the final saves
+    that failed earlier (:func:`tunelab.tracking.liveness.recover_failed_saves`).
+    ``info`` is the run's initial info, in its document from the start.
     """
     database = db.connect(settings)
     url = db.configured_url(settings)
@@ -223,8 +354,10 @@ def mongo_observer(settings: Settings) -> TunelabMongoObserver:
     _last_ping[url] = time.monotonic()
     if (url, settings.db_name) not in _indexed:
         ensure_indexes(database)
+        unsaved = liveness.recover_failed_saves(database, settings.failed_saves_dir)[1]
+        liveness.fail_runs(database["runs"], unsaved, only_running=False)
         _indexed.add((url, settings.db_name))
-    return TunelabMongoObserver(database.client, settings.db_name, str(settings.failed_saves_dir))
+    return TunelabMongoObserver(database.client, settings.db_name, str(settings.failed_saves_dir), info)
 
 
 def ensure_indexes(database: pymongo.database.Database) -> None:
@@ -234,8 +367,10 @@ def ensure_indexes(database: pymongo.database.Database) -> None:
             database[collection].create_index(keys)
 
 
-def tracking_observers(settings: Settings, offline: bool = False) -> list[RunObserver]:
+def tracking_observers(
+    settings: Settings, offline: bool = False, info: Mapping[str, Any] | None = None
+) -> list[RunObserver]:
     """The observers for one run: MongoDB, or a local directory for ``tunelab sync`` when offline."""
     if offline:
         return [FileStorageObserver(str(settings.offline_dir))]
-    return [mongo_observer(settings)]
+    return [mongo_observer(settings, info)]

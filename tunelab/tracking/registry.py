@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -16,6 +17,8 @@ def experiment_names(experiments_dir: Path) -> list[str]:
 
 def load_experiment(experiments_dir: Path, name: str) -> TrackedExperiment:
     """Import ``experiments_dir/name.py`` once per process and return its ``ex``."""
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):  # e.g. read from the database
+        raise TunelabError(f"unknown experiment {name!r}: an experiment name is a Python identifier")
     module_name = f"tunelab_experiments.{name}"
     module = sys.modules.get(module_name)
     if module is None:

@@ -99,7 +99,7 @@ def execute(
     Ctrl-C during the run gives an INTERRUPTED outcome, as Sacred records it.
     """
     ex = load_experiment(settings.experiments_dir, request.experiment)
-    observers = [*tracking_observers(settings, offline=offline), *observers]
+    observers = [*tracking_observers(settings, offline=offline, info=request.info), *observers]
     ex.observers.extend(observers)
     if on_step is not None:
         ex.step_listeners.append(on_step)

@@ -28,8 +28,8 @@ from tunelab import db
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings
 from tunelab.tracking import worker_process
+from tunelab.tracking.liveness import fail_dead_runs
 from tunelab.tracking.registry import load_experiment
-from tunelab.tracking.stale import fail_dead_runs
 from tunelab.tuning.keras_tuner_projects import ENGINE, count_trials, projects_dir, write_study_file
 from tunelab.tuning.spec import CategoricalParam, FloatParam, SearchSpec
 from tunelab.tuning.trials import run_trial

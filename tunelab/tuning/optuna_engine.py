@@ -33,7 +33,7 @@ from tunelab import db
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings
 from tunelab.tracking import worker_process
-from tunelab.tracking.stale import fail_dead_runs
+from tunelab.tracking.liveness import fail_dead_runs
 from tunelab.tuning.engines import Job, SearchEngine, TrialCounts, job
 from tunelab.tuning.pruners import make_pruner
 from tunelab.tuning.reports import StudyReport, TrialRow
@@ -172,7 +172,12 @@ def work(
             time.sleep(_POLL_S)
             continue
         with _heartbeat(study, trial._trial_id), worker_process.run_in_progress():
-            error = run_and_tell(study, trial)
+            try:
+                error = run_and_tell(study, trial)
+            except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+                if not study._storage.get_trial(trial._trial_id).state.is_finished():
+                    raise
+                error = None  # another worker judged the trial stale (its beats did not land) and queued its retry
         ran += 1
         failures = failures + 1 if error else 0
         if failures >= MAX_CONSECUTIVE_FAILURES:
@@ -242,7 +247,12 @@ def _heartbeat(study: optuna.Study, trial_id: int) -> Iterator[None]:
 
     def beat() -> None:
         while not stop.wait(HEARTBEAT_INTERVAL_S):
-            storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
+            try:
+                storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
+            except optuna.exceptions.UpdateFinishedTrialError:
+                return  # another worker judged it stale and failed it
+            except Exception:  # noqa: BLE001 - storage unreachable for a while: beat again next time
+                continue
 
     thread = threading.Thread(target=beat, name="trial-heartbeat", daemon=True)
     thread.start()
@@ -257,25 +267,34 @@ def fail_stale_trials(settings: Settings, study: optuna.Study, trials: list[optu
     """Fail RUNNING ``trials`` whose heartbeat stopped, mark their Sacred runs FAILED, retry each once.
 
     Call it under the budget lock, so that only one worker fails (and retries) a trial.
+    A trial is stale when its latest sign of life (its last beat, or its start: a
+    retried trial starts with no beat) is older than STALE_AFTER_S. A trial that
+    finished meanwhile (its worker tells without the lock) is left alone.
     Returns the failed trials' numbers.
     """
     now = time.time()
-    stale = [
-        t
-        for t in trials
-        if t.state == TrialState.RUNNING
-        and now - t.system_attrs.get(HEARTBEAT_ATTR, t.datetime_start.timestamp()) > STALE_AFTER_S
-    ]
+    stale = [t for t in trials if t.state == TrialState.RUNNING and now - _last_sign_of_life(t) > STALE_AFTER_S]
     if not stale:
         return []
     runs = db.connect(settings)["runs"]
     retry = RetryHeartbeatStaleTrialCallback(max_retry=1)
+    failed = []
     for trial in stale:
-        study.tell(trial.number, state=TrialState.FAIL)
+        try:
+            study.tell(trial.number, state=TrialState.FAIL)
+        except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+            continue  # it finished between our reading and our tell
         reason = f"worker lost: trial {trial.number} of study {study.study_name} stopped beating"
         fail_dead_runs(runs, {"info.study": study.study_name, "info.trial": trial.number}, 0, reason)
+        trial.system_attrs = {k: v for k, v in trial.system_attrs.items() if k != HEARTBEAT_ATTR}
+        trial.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in (RUN_ID_ATTR, "error")}
         retry(study, trial)
-    return [t.number for t in stale]
+        failed.append(trial.number)
+    return failed
+
+
+def _last_sign_of_life(trial: optuna.trial.FrozenTrial) -> float:
+    return max(trial.system_attrs.get(HEARTBEAT_ATTR, 0.0), trial.datetime_start.timestamp())
 
 
 def optuna_report(study: optuna.Study) -> StudyReport:

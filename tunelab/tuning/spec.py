@@ -28,7 +28,7 @@ search.
 
 from __future__ import annotations
 
-import itertools
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -46,6 +46,7 @@ OPTUNA_ALGORITHMS = ("tpe", "cmaes", "random", "grid", "nsga2", "gp")
 KERAS_TUNER_ALGORITHMS = ("random", "hyperband", "bayesian")
 PRUNERS = ("none", "median", "successive_halving", "hyperband")
 PARAM_TYPES = ("float", "int", "categorical", "fixed")
+MAX_GRID_POINTS = 1_000_000  # a grid is built in memory: a tiny step must be refused, not enumerated
 
 
 class FloatParam(Strict):
@@ -205,6 +206,11 @@ class SearchSpec(_SearchSettings):
             discrete = [k for k, p in self.params.items() if isinstance(p, FloatParam) and p.step is None]
             if discrete:
                 raise ValueError(f"space.{discrete[0]}: a grid search needs a step (or choices) for every float")
+            size = grid_size(self)
+            if size > MAX_GRID_POINTS:
+                raise ValueError(
+                    f"space: the grid has {size:.3g} points, more than {MAX_GRID_POINTS:,}: use larger steps"
+                )
         if self.budget.n_trials is None and self.budget.timeout is None and self.algorithm not in ("grid", "hyperband"):
             raise ValueError("budget: give n_trials or timeout")
         return self
@@ -226,9 +232,18 @@ class SearchSpec(_SearchSettings):
     def n_trials(self) -> int | None:
         """The trial budget; a grid search's defaults to (and never exceeds) the grid's size."""
         if self.algorithm == "grid":
-            size = len(list(itertools.product(*grid_values(self).values())))
+            size = grid_size(self)
             return min(self.budget.n_trials or size, size)
         return self.budget.n_trials
+
+
+def grid_size(spec: SearchSpec) -> int:
+    """How many points a grid search's grid has, counted without building it."""
+    return math.prod(len(p.choices) if isinstance(p, CategoricalParam) else _steps(p) for p in spec.params.values())
+
+
+def _steps(param: FloatParam | IntParam) -> int:
+    return int(round((param.high - param.low) / param.step)) + 1
 
 
 def grid_values(spec: SearchSpec) -> dict[str, list[Any]]:
@@ -238,7 +253,7 @@ def grid_values(spec: SearchSpec) -> dict[str, list[Any]]:
         if isinstance(param, CategoricalParam):
             values[name] = list(param.choices)
         else:
-            count = int(round((param.high - param.low) / param.step)) + 1
+            count = _steps(param)
             values[name] = [
                 param.low + i * param.step for i in range(count) if param.low + i * param.step <= param.high
             ]

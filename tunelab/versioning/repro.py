@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -47,13 +48,21 @@ def load_origin(settings: Settings, run_id: int) -> RunOrigin:
     run = completed_run(db.connect(settings), run_id, fields, "reproduced")
     info = run.get("info", {})
     commit = info.get("git_commit") or ""
+    # the database is untrusted input: its commit reaches `git`, its data path the worktree
+    if commit and not re.fullmatch(r"[0-9a-f]{7,40}(-dirty)?", commit):
+        raise TunelabError(f"run {run_id}: info.git_commit {commit!r} is not a git commit")
+    data_path = info.get("data_path")
+    if data_path is not None and (
+        not isinstance(data_path, str) or Path(data_path).is_absolute() or ".." in Path(data_path).parts
+    ):
+        raise TunelabError(f"run {run_id}: info.data_path {data_path!r} is not a path inside the project")
     return RunOrigin(
         run_id=run_id,
         experiment=run["experiment"]["name"],
         config=run["config"],
         git_commit=commit.removesuffix("-dirty") or None,
         dirty=commit.endswith("-dirty"),
-        data_path=info.get("data_path"),
+        data_path=data_path,
         data_version=info.get("data_version"),
         result=run.get("result"),
         summary=info.get("summary", {}),

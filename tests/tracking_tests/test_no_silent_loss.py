@@ -1,0 +1,145 @@
+"""Nothing acknowledged is lost: big output, long metrics, final saves that failed, dead runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+
+import bson
+import gridfs
+import pytest
+
+from tests.conftest import TEST_PROJECT
+from tunelab.dashboards.runs import metric_curves
+from tunelab.tracking import liveness, metric_store
+from tunelab.tracking.observers import OUTPUT_ARTIFACT, OUTPUT_HEAD, OUTPUT_TAIL
+from tunelab.tracking.runner import execute, prepare_run
+
+LIMIT = 16 * 1024 * 1024
+
+
+@pytest.mark.slow
+def test_20_mb_of_output_keeps_head_and_tail_and_the_whole_as_artifact(test_project_env):
+    settings, database = test_project_env.settings, test_project_env.database
+    outcome = execute(settings, prepare_run(settings, "big", assignments=["output_mb=20"]))
+    run = database.runs.find_one({"_id": outcome.run_id})
+    assert outcome.status == run["status"] == "COMPLETED"
+    out = run["captured_out"]
+    assert out.startswith("first line\n") and out.rstrip().endswith("last line")
+    assert len(out) < OUTPUT_HEAD + OUTPUT_TAIL + 1000 and OUTPUT_ARTIFACT in out
+    (artifact,) = [a for a in run["artifacts"] if a["name"] == OUTPUT_ARTIFACT]
+    whole = gridfs.GridFS(database).get(artifact["file_id"]).read().decode()
+    assert len(whole) > 20_000_000 and whole.startswith("first line\n") and whole.rstrip().endswith("last line")
+    assert not list(settings.failed_saves_dir.glob("*"))
+
+
+@pytest.mark.slow
+def test_500000_metric_points_are_stored_whole(test_project_env):
+    settings, database = test_project_env.settings, test_project_env.database
+    outcome = execute(settings, prepare_run(settings, "big", assignments=["points=500000"]))
+    assert outcome.status == database.runs.find_one({"_id": outcome.run_id})["status"] == "COMPLETED"
+    head = database.metrics.find_one({"run_id": outcome.run_id, "name": "loss"})
+    assert len(bson.encode(head)) < LIMIT and len(head["values"]) == metric_store.HEAD_POINTS
+    series = metric_store.read_series(database, [outcome.run_id])[(outcome.run_id, "loss")]
+    assert series["steps"] == list(range(500_000))
+    assert series["values"][-1] == pytest.approx(1 / 500_000)
+    curve = metric_curves(database, [outcome.run_id])[outcome.run_id]["loss"]
+    assert curve.steps[0] == 0 and curve.steps[-1] == 499_999  # the dashboards see the tail too
+
+
+def test_a_failed_final_save_lands_or_marks_the_run_failed(test_project_env):
+    settings, database = test_project_env.settings, test_project_env.database
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    for run_id in (1, 2):
+        database.runs.insert_one(_run(run_id, now, now))
+    ok = {**_run(1, now, now), "status": "COMPLETED", "result": 0.5}
+    too_large = {**_run(2, now, now), "status": "COMPLETED", "captured_out": "x" * (LIMIT + 1)}
+    liveness.keep_failed_save(settings.failed_saves_dir, database, ok, "AutoReconnect: gone")
+    liveness.keep_failed_save(settings.failed_saves_dir, database, too_large, "DocumentTooLarge")
+
+    result = test_project_env.cli("runs", "--sweep", project=TEST_PROJECT)
+    assert result.returncode == 0, result.stderr
+    assert database.runs.find_one({"_id": 1})["status"] == "COMPLETED"
+    failed = database.runs.find_one({"_id": 2})
+    assert failed["status"] == "FAILED" and "cannot land" in failed["fail_trace"][0]
+    assert [p.suffix for p in settings.failed_saves_dir.iterdir()] == [".failed"]
+    assert "run 2: FAILED" in result.stdout
+
+
+def test_sweep_fails_a_run_whose_process_is_gone_and_spares_a_live_one(test_project_env):
+    database = test_project_env.database
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    old = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=60)
+    host = liveness.socket.gethostname()
+    database.runs.insert_many(
+        [
+            _run(1, old, old, {"hostname": host, "pid": dead.pid}),
+            _run(2, old, old, {"hostname": host, "pid": 1}),
+            _run(3, old, None, {"hostname": "elsewhere"}),
+        ]
+    )
+    result = test_project_env.cli("runs", "--sweep", project=TEST_PROJECT)
+    assert result.returncode == 0, result.stderr
+    assert database.runs.find_one({"_id": 1})["fail_trace"][0].startswith(f"process {dead.pid} on {host} is gone")
+    assert database.runs.find_one({"_id": 2})["status"] == "RUNNING"  # pid 1 lives (and predates the run)
+    assert database.runs.find_one({"_id": 3})["fail_trace"][0].startswith("no heartbeat for")
+
+
+def _run(run_id: int, start: dt.datetime, heartbeat: dt.datetime | None, host: dict | None = None) -> dict:
+    """A RUNNING run document as the observer writes it (the fields the sweep and `tunelab runs` read)."""
+    doc = {"_id": run_id, "experiment": {"name": "slow"}, "status": "RUNNING", "start_time": start}
+    return {**doc, "heartbeat": heartbeat, "host": host or {}}
+
+
+def test_values_read_back_from_the_database_are_checked(test_project_env):
+    from tunelab.errors import TunelabError
+    from tunelab.tracking.registry import load_experiment
+    from tunelab.versioning.repro import load_origin
+
+    database, settings = test_project_env.database, test_project_env.settings
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    base = {**_run(1, now, now), "status": "COMPLETED", "config": {}, "stop_time": now}
+    database.runs.insert_many(
+        [
+            {**base, "_id": 1, "info": {"git_commit": "--upload-pack=x"}},
+            {**base, "_id": 2, "info": {"data_path": "../../etc/passwd"}},
+            {**base, "_id": 3, "experiment": {"name": "../../tmp/evil"}},
+        ]
+    )
+    with pytest.raises(TunelabError, match="is not a git commit"):
+        load_origin(settings, 1)
+    with pytest.raises(TunelabError, match="is not a path inside the project"):
+        load_origin(settings, 2)
+    with pytest.raises(TunelabError, match="an experiment name is a Python identifier"):
+        load_experiment(settings.experiments_dir, load_origin(settings, 3).experiment)
+
+
+@pytest.mark.slow
+def test_a_batch_worker_killed_by_sigkill_fails_its_run_without_a_traceback(test_project_env, tmp_path):
+    import json
+    import os
+    import signal
+    import sys
+    import time
+
+    from tunelab.processes import wait_until
+
+    config = tmp_path / "slow.json"
+    config.write_text(json.dumps({"steps": 100, "sleep_s": 0.2, "seed": 1}))
+    env = {**test_project_env.env, "TUNELAB_PROJECT_DIR": str(TEST_PROJECT)}
+    batch = subprocess.Popen(
+        [sys.executable, "-m", "tunelab", "batch", str(config)],
+        cwd=TEST_PROJECT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    runs = test_project_env.database.runs
+    assert wait_until(lambda: runs.find_one({"status": "RUNNING"}) is not None, 60)
+    time.sleep(0.5)
+    os.kill(runs.find_one({"status": "RUNNING"})["host"]["pid"], signal.SIGKILL)  # as the OOM killer does
+    _, stderr = batch.communicate(timeout=60)
+    assert batch.returncode == 1 and "Traceback" not in stderr
+    (run,) = runs.find()
+    assert run["status"] == "FAILED" and "is gone" in run["fail_trace"][0]

@@ -1,0 +1,140 @@
+"""No run stays RUNNING after its process is gone, and no final save is lost without a word.
+
+:func:`sweep` is the one entry point (``tunelab runs --sweep``; ``batch`` and
+``tune`` call it before they start): it lands the saves a run could not make
+(:func:`recover_failed_saves`), then marks FAILED, with the reason, every
+RUNNING run whose process is gone (:func:`dead_runs`).
+
+A run's process is gone when its heartbeat is older than ``silent_for_s`` and,
+if it ran on this host, its pid (``host.pid``, recorded by tunelab's observer)
+no longer names the process that started it. A run from another host, or one
+with no pid, is judged by its heartbeat alone, after ``REMOTE_SILENT_S`` at least.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import pickle
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pymongo.errors
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+SILENT_S = 6.0  # Sacred beats every second (tunelab's BEAT_INTERVAL_S): six missed beats
+REMOTE_SILENT_S = 60.0  # another host's process cannot be checked: wait longer
+FAILED_SAVE_SUFFIX = ".pickle"
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    landed: list[Any] = field(default_factory=list)  # runs whose failed final save now landed
+    failed: dict[Any, str] = field(default_factory=dict)  # run id -> why it is now FAILED
+
+
+def sweep(
+    database: Database, failure_dir: Path | None = None, silent_for_s: float = SILENT_S, query: Mapping | None = None
+) -> SweepReport:
+    """Land or fail the saves kept in ``failure_dir``, then fail the dead RUNNING runs matching ``query``."""
+    landed, unsaved = recover_failed_saves(database, failure_dir) if failure_dir else ([], {})
+    fail_runs(database["runs"], unsaved, only_running=False)
+    dead = dead_runs(database["runs"], silent_for_s, query)
+    fail_runs(database["runs"], dead)
+    return SweepReport(landed, {**unsaved, **dead})
+
+
+def dead_runs(runs: Collection, silent_for_s: float = SILENT_S, query: Mapping | None = None) -> dict[Any, str]:
+    """RUNNING runs matching ``query`` whose process is gone (see the module docstring) -> the reason."""
+    now = _now()
+    cutoff = now - dt.timedelta(seconds=silent_for_s)
+    silent = {
+        **(query or {}),
+        "status": "RUNNING",
+        "$or": [{"heartbeat": {"$lt": cutoff}}, {"heartbeat": None, "start_time": {"$lt": cutoff}}],
+    }
+    here = socket.gethostname()
+    dead = {}
+    for run in runs.find(silent, {"host": 1, "heartbeat": 1, "start_time": 1}):
+        host = run.get("host") or {}
+        last = run.get("heartbeat") or run["start_time"]
+        silence = (now - last).total_seconds()
+        if host.get("hostname") == here and "pid" in host:
+            if _alive(host["pid"], run["start_time"]):
+                continue
+            dead[run["_id"]] = f"process {host['pid']} on {here} is gone; last heartbeat {silence:.0f} s ago"
+        elif silence > max(silent_for_s, REMOTE_SILENT_S):
+            dead[run["_id"]] = f"no heartbeat for {silence:.0f} s from {host.get('hostname', 'an unknown host')}"
+    return dead
+
+
+def fail_runs(runs: Collection, reasons: Mapping[Any, str], only_running: bool = True) -> None:
+    """Mark each run of ``reasons`` FAILED with its reason as fail trace (if still RUNNING, by default)."""
+    now = _now()
+    for run_id, reason in reasons.items():
+        match = {"_id": run_id, "status": "RUNNING"} if only_running else {"_id": run_id}
+        runs.update_one(match, {"$set": {"status": "FAILED", "stop_time": now, "fail_trace": [reason]}})
+
+
+def fail_dead_runs(runs: Collection, query: Mapping[str, Any], silent_for_s: float, reason: str) -> list[Any]:
+    """Mark FAILED the RUNNING runs matching ``query`` with no heartbeat for ``silent_for_s`` (a
+    search engine that knows their worker died); returns their ids."""
+    cutoff = _now() - dt.timedelta(seconds=silent_for_s)
+    silent = {**query, "status": "RUNNING", "$or": [{"heartbeat": {"$lt": cutoff}}, {"heartbeat": None}]}
+    ids = [doc["_id"] for doc in runs.find(silent, {"_id": 1})]
+    fail_runs(runs, dict.fromkeys(ids, reason))
+    return ids
+
+
+def keep_failed_save(failure_dir: Path, database: Database, run_entry: Mapping[str, Any], reason: str) -> Path:
+    """Pickle a run whose final save could not land, for :func:`recover_failed_saves`."""
+    failure_dir.mkdir(parents=True, exist_ok=True)
+    path = failure_dir / f"{database.name}-{run_entry['_id']}-{_now():%Y%m%dT%H%M%S%f}{FAILED_SAVE_SUFFIX}"
+    with open(path, "wb") as out:
+        pickle.dump({"database": database.name, "run_entry": dict(run_entry), "reason": reason}, out)
+    return path
+
+
+def recover_failed_saves(database: Database, failure_dir: Path) -> tuple[list[Any], dict[Any, str]]:
+    """Save again each run kept for ``database``: ``(landed ids, {id: reason})`` for those that cannot land.
+
+    A landed file is deleted; a run that cannot land (too large, unencodable) is
+    returned with the reason, and its file kept as ``*.pickle.failed``. A file
+    whose database does not answer stays for next time.
+    """
+    landed: list[Any] = []
+    failed: dict[Any, str] = {}
+    for path in sorted(failure_dir.glob(f"*{FAILED_SAVE_SUFFIX}")) if failure_dir.is_dir() else []:
+        with open(path, "rb") as kept:
+            record = pickle.load(kept)  # noqa: S301 - written by this module, in the user's own state dir
+        if record.get("database") != database.name:
+            continue
+        entry = record["run_entry"]
+        try:
+            database["runs"].update_one({"_id": entry["_id"]}, {"$set": entry}, upsert=True)
+        except pymongo.errors.ConnectionFailure:
+            continue
+        except pymongo.errors.PyMongoError as exc:  # too large, unencodable: trying again cannot help
+            failed[entry["_id"]] = f"its final save failed ({record['reason']}) and cannot land: {exc}; kept in {path}"
+            path.rename(path.with_name(path.name + ".failed"))
+            continue
+        landed.append(entry["_id"])
+        path.unlink()
+    return landed, failed
+
+
+def _alive(pid: int, started: dt.datetime) -> bool:
+    """Whether ``pid`` is still the process that started at ``started`` (naive UTC): pids get reused."""
+    try:
+        created = dt.datetime.fromtimestamp(psutil.Process(pid).create_time(), dt.UTC).replace(tzinfo=None)
+    except psutil.Error:
+        return False
+    return created <= started + dt.timedelta(seconds=1)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)  # Sacred stores naive UTC
