@@ -29,7 +29,7 @@ from tunelab.versioning import Dataset, load_dataset
 
 SETTINGS.DEFAULT_BEAT_INTERVAL = BEAT_INTERVAL_S
 SETTINGS.CAPTURE_MODE = "sys"  # "fd" starts a tee process per run
-SETTINGS.DISCOVER_DEPENDENCIES = "none"  # see _loaded_packages
+SETTINGS.DISCOVER_DEPENDENCIES = "none"  # see loaded_packages
 
 OFFLINE_ENV = "TUNELAB_OFFLINE"
 
@@ -60,7 +60,7 @@ class TrackedExperiment(Experiment):
         except ValueError:  # a git repository without a commit yet
             found = gather_sources_and_dependencies(caller_globals, False, self.base_dir)
         self.mainfile, self.sources, _ = found
-        self.dependencies = _loaded_packages()
+        self.dependencies = loaded_packages()
         self.schema = schema
         self.step_listeners: list[Callable[[str, float, int | None], None]] = []
         self.defaults_file = experiment_dir.parent / "configs" / f"{name}.json"
@@ -75,7 +75,7 @@ class TrackedExperiment(Experiment):
         self, command_name=None, config_updates=None, named_configs=(), info=None, meta_info=None, options=None
     ) -> Run:
         """Sacred's ``run``, observed by tunelab's database unless observers are attached."""
-        added = [] if self.observers else tracking_observers(load_settings(), offline=_offline())
+        added = [] if self.observers else tracking_observers(load_settings(), offline=offline())
         self.observers.extend(added)
         info = {"uid": uuid.uuid4().hex, **(info or {})}
         try:
@@ -146,7 +146,7 @@ class TrackedExperiment(Experiment):
         return {}
 
 
-def _loaded_packages() -> set[PackageDependency]:
+def loaded_packages() -> set[PackageDependency]:
     """Every installed distribution with a module loaded now, at its version.
 
     Sacred maps modules to distributions through ``top_level.txt``, which
@@ -158,5 +158,5 @@ def _loaded_packages() -> set[PackageDependency]:
     return {PackageDependency(name, importlib.metadata.version(name)) for name in names}
 
 
-def _offline() -> bool:
+def offline() -> bool:
     return os.environ.get(OFFLINE_ENV, "").lower() in ("1", "true", "yes")
