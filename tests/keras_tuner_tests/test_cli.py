@@ -15,7 +15,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-HYPERMODEL = '''
+HYPERMODEL = """
     import keras
     from sklearn.datasets import load_digits
 
@@ -34,7 +34,7 @@ HYPERMODEL = '''
         digits = load_digits()
         x, y = digits.data.astype("float32") / 16.0, digits.target
         return {"x": x[:300], "y": y[:300], "validation_data": (x[300:400], y[300:400])}
-'''
+"""
 
 
 def write_project(tmp_path: Path, **fields) -> Path:

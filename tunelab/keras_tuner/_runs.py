@@ -3,7 +3,7 @@
 A run's config is what the build used (the active hyperparameters, plus
 Hyperband's ``tuner/epochs``, ``tuner/initial_epoch``, ``tuner/bracket`` and
 ``tuner/round``); its info holds ``study``, ``trial``, ``engine``,
-``execution``, ``worker``, ``objective`` and ``params`` as for every tunelab
+``execution``, ``worker`` (its tuner id) and ``pid``, ``objective`` and ``params`` as for every tunelab
 trial, and ``continues`` (the run whose weights a promoted Hyperband trial
 starts from). Every epoch's logs are logged as metrics while the model trains;
 the trained model is the run's ``model.keras`` artifact.
@@ -11,6 +11,7 @@ the trained model is the run's ``model.keras`` artifact.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -157,6 +158,7 @@ class ExecutionTracker:
             "engine": ENGINE,
             "execution": execution,
             "worker": self.worker,
+            "pid": os.getpid(),
             "objective": self.objective,
             "params": sorted(used),
         }

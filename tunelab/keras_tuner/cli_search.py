@@ -15,14 +15,21 @@ import filelock
 
 from tunelab import db
 from tunelab.errors import TunelabError
+from tunelab.keras_tuner.distributed import search_with_workers
 from tunelab.keras_tuner.spec import HypermodelSpec
 from tunelab.settings import Settings
 from tunelab.tracking.stale import fail_dead_runs
 from tunelab.tuning.keras_tuner_projects import count_trials, projects_dir
 
 
-def run_search(settings: Settings, spec: HypermodelSpec) -> int:
-    """Worker entry point: run (or resume) the search; returns how many trials it finished."""
+def run_search(
+    settings: Settings, spec: HypermodelSpec, workers: int = 1, address: tuple[str, int] | None = None
+) -> int:
+    """Worker entry point: run (or resume) the search; returns how many trials it finished.
+
+    With ``workers`` > 1 this process is the chief of Keras Tuner's distributed
+    mode, listening on ``address`` (see :mod:`tunelab.keras_tuner.distributed`).
+    """
     import keras_tuner  # TensorFlow, in the worker only
 
     project = projects_dir(settings) / spec.study_name
@@ -35,9 +42,12 @@ def run_search(settings: Settings, spec: HypermodelSpec) -> int:
         reason = f"worker lost: a previous process tuning {spec.study_name} died"
         fail_dead_runs(db.connect(settings)["runs"], {"info.study": spec.study_name, "status": "RUNNING"}, 0, reason)
         before = count_trials(settings, spec.study_name).finished
-        tuner, data = make_tuner(settings, spec)
         try:
-            tuner.search(**data, **spec.fit)
+            if workers > 1:
+                search_with_workers(settings, spec, workers, address)
+            else:
+                tuner, data = make_tuner(settings, spec)
+                tuner.search(**data, **spec.fit)
         except (keras_tuner.errors.FatalError, RuntimeError) as exc:
             raise TunelabError(f"study {spec.study_name!r}: {str(exc).strip().splitlines()[-1]}") from None
     return count_trials(settings, spec.study_name).finished - before

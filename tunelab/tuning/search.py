@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.keras_tuner import cli_search
+from tunelab.keras_tuner.distributed import parse_address
 from tunelab.keras_tuner.spec import is_hypermodel_spec, load_hypermodel_spec
 from tunelab.settings import Settings
 from tunelab.tracking import worker_process
@@ -34,12 +35,18 @@ class Search:
     counts: Callable[[], TrialCounts]
 
 
-def prepare_search(settings: Settings, spec_path: Path, storage_url: str | None = None, workers: int = 1) -> Search:
-    """Check the spec, the storage and the database, and create the study; TunelabError if anything is wrong."""
+def prepare_search(
+    settings: Settings, spec_path: Path, storage_url: str | None = None, workers: int = 1, oracle: str = "127.0.0.1"
+) -> Search:
+    """Check the spec, the storage and the database, and create the study; TunelabError if anything is wrong.
+
+    ``oracle`` (``HOST[:PORT]``) is where the chief of a Keras Tuner hypermodel search with workers listens.
+    """
     if is_hypermodel_spec(spec_path):  # a Keras Tuner hypermodel of one's own (tunelab.keras_tuner.spec)
         spec = load_hypermodel_spec(settings, spec_path)
-        keras_tuner_projects.check(settings, spec, storage_url, workers)
-        jobs = [(cli_search.run_search, settings, spec)]
+        keras_tuner_projects.check(settings, spec, storage_url, 1)
+        address = parse_address(oracle) if workers > 1 else None
+        jobs = [(cli_search.run_search, settings, spec, workers, address)]
         return Search(spec, jobs, lambda: keras_tuner_projects.count_trials(settings, spec.study_name))
     return prepare_spec_search(settings, load_search_spec(settings, spec_path), storage_url, workers)
 
