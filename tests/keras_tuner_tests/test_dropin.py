@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import pytest
@@ -13,20 +14,18 @@ keras = pytest.importorskip("keras")
 from sklearn.datasets import load_digits  # noqa: E402
 
 import tunelab.keras_tuner as kt  # noqa: E402
+from tests.conftest import REPO  # noqa: E402
 
 
-def build_model(hp):  # the book's listing (3.2.4), on 8x8 digits
-    model = keras.Sequential()
-    model.add(keras.layers.Flatten(input_shape=(8, 8)))
-    for i in range(hp.Int("num_layers", 2, 20)):
-        model.add(keras.layers.Dense(units=hp.Int("units_" + str(i), 32, 512, 32), activation="relu"))
-    model.add(keras.layers.Dense(10, activation="softmax"))
-    model.compile(
-        optimizer=keras.optimizers.Adam(hp.Choice("learning_rate", [1e-2, 1e-3, 1e-4])),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
+def load_book_hypermodel():
+    """The book's listing (3.2.4) on 8x8 digits: ``hypermodels/book.py``."""
+    spec = importlib.util.spec_from_file_location("book_hypermodel", REPO / "hypermodels" / "book.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_model
+
+
+build_model = load_book_hypermodel()
 
 
 @pytest.fixture(scope="module")
