@@ -16,7 +16,9 @@ Starts its own SecantusDB (as tunelab does, --sync-on-commit) in a temp dir.
 * keras-tuner (not run by default): per trial, a search of --kt-trials trials
   of a small digits MLP (3 epochs) with ``tunelab.keras_tuner.RandomSearch``
   (each execution a tracked run, model artifact included) against plain
-  ``keras_tuner.RandomSearch``, same seed and so the same configurations.
+  ``keras_tuner.RandomSearch``, same seed and so the same configurations; and
+  the wall time of ``tunelab tune`` on the book's hypermodel
+  (``hypermodels/book.py``, --kt-trials trials) with 2 workers against 1.
 """
 
 from __future__ import annotations
@@ -287,10 +289,23 @@ def bench_keras_tuner(project: Path, url: str, tmp: Path, args) -> None:
             )
             (seconds,) = repeat(lambda tuner=tuner: tuner.search(**data), 1)
             samples[name].append(seconds / args.kt_trials)
-    print_table(
-        "Keras Tuner: one trial (3 epochs of a digits MLP), tracked against plain",
-        [("tunelab.keras_tuner trial", samples["tracked"], samples["plain"], "keras_tuner trial")],
-    )
+    rows = [("tunelab.keras_tuner trial", samples["tracked"], samples["plain"], "keras_tuner trial")]
+    walls: dict[int, list[float]] = {1: [], 2: []}
+    for rep in range(args.repetitions):
+        for workers in (1, 2):
+            spec = {
+                "hypermodel": str(REPO / "hypermodels" / "book.py") + ":build_model",
+                "data": str(REPO / "hypermodels" / "book.py") + ":load",
+                "metric": "val_accuracy",
+                "fit": {"epochs": 3, "verbose": 0},
+                "budget": {"n_trials": args.kt_trials},
+                "seed": rep,
+            }
+            path = write_spec(tmp, f"kt-workers{workers}-{rep}", **spec)
+            search = prepare_search(load_settings(), path, workers=workers)
+            walls[workers] += repeat(lambda search=search: run_search(load_settings(), search), 1)
+    rows.append(("search, --workers 2 (s)", walls[2], walls[1], "--workers 1"))
+    print_table("Keras Tuner: a trial tracked against plain; a search with 2 workers against 1", rows)
 
 
 def main() -> None:
