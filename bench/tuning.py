@@ -304,7 +304,7 @@ def bench_keras_tuner(project: Path, url: str, tmp: Path, args) -> None:
             path = write_spec(tmp, f"kt-workers{workers}-{rep}", **spec)
             search = prepare_search(load_settings(), path, workers=workers)
             walls[workers] += repeat(lambda search=search: run_search(load_settings(), search), 1)
-    rows.append(("search, --workers 2 (s)", walls[2], walls[1], "--workers 1"))
+    rows.append(("search, --workers 2", walls[2], walls[1], "--workers 1"))
     print_table("Keras Tuner: a trial tracked against plain; a search with 2 workers against 1", rows)
 
 
