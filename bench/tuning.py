@@ -1,6 +1,6 @@
 """Benchmark: searches. Per-trial overhead, worker scaling, and Hyperband's epochs.
 
-    .venv/bin/python bench/tuning.py [overhead] [workers] [epochs] [--repetitions 5]
+    .venv/bin/python bench/tuning.py [overhead] [workers] [epochs] [keras-tuner] [--repetitions 5]
 
 Starts its own SecantusDB (as tunelab does, --sync-on-commit) in a temp dir.
 
@@ -15,6 +15,12 @@ Starts its own SecantusDB (as tunelab does, --sync-on-commit) in a temp dir.
   --target validation accuracy, and in the whole search, for Keras Tuner's
   Hyperband and Optuna TPE + Hyperband pruner against Keras Tuner random
   search with the same number of trials (the number Hyperband ran).
+* keras-tuner (not run by default): per trial, a search of --kt-trials trials
+  of a small digits MLP (3 epochs) with ``tunelab.keras_tuner.RandomSearch``
+  (each execution a tracked run, model artifact included) against plain
+  ``keras_tuner.RandomSearch``, same seed and so the same configurations; and
+  the wall time of ``tunelab tune`` on the book's hypermodel
+  (``hypermodels/book.py``, --kt-trials trials) with 2 workers against 1.
 """
 
 from __future__ import annotations
@@ -290,6 +296,58 @@ def bench_epochs(url: str, tmp: Path, args) -> None:
     Console(width=160).print(table)
 
 
+def small_mlp(hp):
+    import keras
+
+    model = keras.Sequential([keras.Input(shape=(64,))])
+    for i in range(hp.Int("num_layers", 1, 3)):
+        model.add(keras.layers.Dense(hp.Int(f"units_{i}", 16, 64, 16), activation="relu"))
+    model.add(keras.layers.Dense(10, activation="softmax"))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def bench_keras_tuner(project: Path, url: str, tmp: Path, args) -> None:
+    use_project(project, url, tmp / "state-kt")
+    import keras_tuner
+    from sklearn.datasets import load_digits
+
+    import tunelab.keras_tuner
+
+    digits = load_digits()
+    x, y = digits.data.astype("float32") / 16.0, digits.target
+    data = {"x": x[:1400], "y": y[:1400], "validation_data": (x[1400:], y[1400:]), "epochs": 3, "verbose": 0}
+    samples: dict[str, list[float]] = {"plain": [], "tracked": []}
+    for rep in range(args.repetitions):
+        for name, cls in (("plain", keras_tuner.RandomSearch), ("tracked", tunelab.keras_tuner.RandomSearch)):
+            tuner = cls(
+                small_mlp,
+                objective="val_accuracy",
+                max_trials=args.kt_trials,
+                seed=rep,
+                directory=str(tmp / f"kt-{name}-{rep}"),
+            )
+            (seconds,) = repeat(lambda tuner=tuner: tuner.search(**data), 1)
+            samples[name].append(seconds / args.kt_trials)
+    rows = [("tunelab.keras_tuner trial", samples["tracked"], samples["plain"], "keras_tuner trial")]
+    walls: dict[int, list[float]] = {1: [], 2: []}
+    for rep in range(args.repetitions):
+        for workers in (1, 2):
+            spec = {
+                "hypermodel": str(REPO / "hypermodels" / "book.py") + ":build_model",
+                "data": str(REPO / "hypermodels" / "book.py") + ":load",
+                "metric": "val_accuracy",
+                "fit": {"epochs": 3, "verbose": 0},
+                "budget": {"n_trials": args.kt_trials},
+                "seed": rep,
+            }
+            path = write_spec(tmp, f"kt-workers{workers}-{rep}", **spec)
+            search = prepare_search(load_settings(), path, workers=workers)
+            walls[workers] += repeat(lambda search=search: run_search(load_settings(), search), 1)
+    rows.append(("search, --workers 2", walls[2], walls[1], "--workers 1"))
+    print_table("Keras Tuner: a trial tracked against plain; a search with 2 workers against 1", rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sections", nargs="*", default=["overhead", "workers", "epochs"])
@@ -300,6 +358,7 @@ def main() -> None:
     parser.add_argument("--work", type=float, default=1.0, help="CPU seconds per trial (workers)")
     parser.add_argument("--max-epochs", type=int, default=9, help="Hyperband's max_epochs (epochs)")
     parser.add_argument("--target", type=float, default=0.97, help="validation accuracy to reach (epochs)")
+    parser.add_argument("--kt-trials", type=int, default=4, help="trials per search (keras-tuner)")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -315,6 +374,8 @@ def main() -> None:
                 bench_workers(project, server.url, tmp, args)
             if "epochs" in args.sections:
                 bench_epochs(server.url, tmp, args)
+            if "keras-tuner" in args.sections:
+                bench_keras_tuner(project, server.url, tmp, args)
         finally:
             server.stop()
 

@@ -87,10 +87,12 @@ def test_gp_sampler_without_pytorch_says_how_to_get_it(test_project_env, tmp_pat
 
 
 def test_shipped_specs_are_valid(tunelab_env):
+    from tunelab.keras_tuner.spec import is_hypermodel_spec, load_hypermodel_spec
     from tunelab.tuning.spec import load_search_spec
 
     paths = sorted((tunelab_env.settings.project_dir / "configs" / "search").glob("*.json"))
     assert paths, "no search specs found"
     for path in paths:
-        spec = load_search_spec(tunelab_env.settings, path)
+        load = load_hypermodel_spec if is_hypermodel_spec(path) else load_search_spec
+        spec = load(tunelab_env.settings, path)
         assert spec.study_name == json.loads(path.read_text()).get("study_name", path.stem)

@@ -42,6 +42,9 @@ def tune(
     ] = None,
     seed: Annotated[int | None, typer.Option(help="FILE.py:FUNCTION: the sampler's seed.")] = None,
     experiment: Annotated[str | None, typer.Option(help="FILE.py:FUNCTION: the runs' experiment name.")] = None,
+    oracle: Annotated[
+        str, typer.Option(help="HOST[:PORT] where a Keras Tuner hypermodel search's chief listens (--workers > 1).")
+    ] = "127.0.0.1",
 ) -> None:
     """Run or continue a search; every trial is a tracked run. Safe to re-run after a crash."""
     settings = load_settings()
@@ -52,7 +55,7 @@ def tune(
         given = [name for name, value in options.items() if value]
         if given:
             raise TunelabError(f"{given[0]}: only for FILE.py:FUNCTION targets (a spec file says it in its keys)")
-        search = prepare_search(settings, Path(target), storage, workers)
+        search = prepare_search(settings, Path(target), storage, workers, oracle)
     else:
         directions = direction or ["maximize"]
         spec = objective_spec(

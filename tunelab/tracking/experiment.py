@@ -100,7 +100,7 @@ class TrackedExperiment(Experiment):
         self, command_name=None, config_updates=None, named_configs=(), info=None, meta_info=None, options=None
     ) -> Run:
         """Sacred's ``run``, observed by tunelab's database unless observers are attached."""
-        added = [] if self.observers else tracking_observers(load_settings(), offline=_offline())
+        added = [] if self.observers else tracking_observers(load_settings(), offline=offline())
         self.observers.extend(added)
         scheduled = {"airflow": context} if (context := airflow_context()) else {}
         info = {"uid": uuid.uuid4().hex, **scheduled, **(info or {})}
@@ -182,5 +182,5 @@ def loaded_packages() -> set[PackageDependency]:
     return {PackageDependency(name, importlib.metadata.version(name)) for name in names}
 
 
-def _offline() -> bool:
+def offline() -> bool:
     return os.environ.get(OFFLINE_ENV, "").lower() in ("1", "true", "yes")

@@ -14,6 +14,8 @@ from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
+from tunelab.keras_tuner import cli_search
+from tunelab.keras_tuner.spec import is_hypermodel_spec, load_hypermodel_spec
 from tunelab.settings import Settings
 from tunelab.tracking import worker_process
 from tunelab.tuning.engines import Job, SearchEngine, TrialCounts
@@ -34,8 +36,16 @@ class Search:
     jobs: list[Job]
 
 
-def prepare_search(settings: Settings, spec_path: Path, storage_url: str | None = None, workers: int = 1) -> Search:
-    """Check the spec, the storage and the database, and create the study; TunelabError if anything is wrong."""
+def prepare_search(
+    settings: Settings, spec_path: Path, storage_url: str | None = None, workers: int = 1, oracle: str = "127.0.0.1"
+) -> Search:
+    """Check the spec, the storage and the database, and create the study; TunelabError if anything is wrong.
+
+    ``oracle`` (``HOST[:PORT]``) is where the chief of a Keras Tuner hypermodel search with workers listens.
+    """
+    if is_hypermodel_spec(spec_path):  # a Keras Tuner hypermodel of one's own (tunelab.keras_tuner.spec)
+        spec = load_hypermodel_spec(settings, spec_path)
+        return _checked(cli_search.HypermodelSearch(settings, spec, storage_url, oracle), workers)
     return prepare_spec_search(settings, load_search_spec(settings, spec_path), storage_url, workers)
 
 
@@ -47,6 +57,10 @@ def prepare_spec_search(
         engine: SearchEngine = ObjectiveSearch(settings, spec, storage_url)
     else:
         engine = _SPEC_ENGINES[spec.engine](settings, spec, storage_url)
+    return _checked(engine, workers)
+
+
+def _checked(engine: SearchEngine, workers: int) -> Search:
     engine.check(workers)
     return Search(engine, engine.jobs(workers))
 

@@ -1,0 +1,101 @@
+"""``tunelab tune`` with a hypermodel of one's own: tracked trials, crash resume, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+HYPERMODEL = """
+    import keras
+    from sklearn.datasets import load_digits
+
+    def build_model(hp):
+        model = keras.Sequential([keras.Input(shape=(64,))])
+        for i in range(hp.Int("num_layers", 1, 3)):
+            model.add(keras.layers.Dense(hp.Int("units_" + str(i), 8, 32, 8), activation="relu"))
+        model.add(keras.layers.Dense(10, activation="softmax"))
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    def broken(hp):
+        raise ValueError("no model today")
+
+    def load():
+        digits = load_digits()
+        x, y = digits.data.astype("float32") / 16.0, digits.target
+        return {"x": x[:300], "y": y[:300], "validation_data": (x[300:400], y[300:400])}
+"""
+
+
+def write_project(tmp_path: Path, **fields) -> Path:
+    (tmp_path / "tunelab.toml").write_text("")
+    (tmp_path / "small.py").write_text(textwrap.dedent(HYPERMODEL))
+    spec = {
+        "hypermodel": "small.py:build_model",
+        "data": "small.py:load",
+        "metric": "val_accuracy",
+        "fit": {"epochs": 2, "verbose": 0},
+        "budget": {"n_trials": 3},
+        "seed": 0,
+        **fields,
+    }
+    path = tmp_path / "small.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def test_a_hypermodel_spec_is_tuned_with_tracked_trials_and_resumes_after_kill(tunelab_env, tmp_path):
+    spec = write_project(tmp_path, fit={"epochs": 4, "verbose": 0})
+    env = {**tunelab_env.env, "TUNELAB_PROJECT_DIR": str(tmp_path)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tunelab", "tune", str(spec)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 180
+    while (killed := tunelab_env.database.runs.find_one({"status": "RUNNING", "info.study": "small"})) is None:
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+    result = tunelab_env.cli("tune", str(spec), project=tmp_path, timeout=400)
+    assert result.returncode == 0, result.stderr
+    runs = tunelab_env.database.runs
+    assert runs.find_one({"_id": killed["_id"]})["status"] == "FAILED"
+    completed = list(runs.find({"info.study": "small", "status": "COMPLETED"}))
+    assert sorted(r["info"]["trial"] for r in completed) == [0, 1, 2]
+    retried = next(r for r in completed if r["info"]["trial"] == killed["info"]["trial"])
+    assert retried["config"]["num_layers"] == killed["config"]["num_layers"]
+    for run in completed:
+        units = {k for k in run["config"] if k.startswith("units_")}
+        assert units == {f"units_{i}" for i in range(run["config"]["num_layers"])}
+        metric = tunelab_env.database.metrics.find_one({"run_id": run["_id"], "name": "val_accuracy"})
+        assert len(metric["values"]) == 4
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"metric": "val_acuracy"}, "objective 'val_acuracy' is not a metric the model logs"),
+        ({"hypermodel": "small.py:broken"}, "small.py:broken does not build: ValueError('no model today')"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tunelab_env, tmp_path, fields, message):
+    spec = write_project(tmp_path, budget={"n_trials": 1}, **fields)
+    result = tunelab_env.cli("tune", str(spec), project=tmp_path, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr

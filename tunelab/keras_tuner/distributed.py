@@ -1,0 +1,109 @@
+"""Several workers on one Keras Tuner search, through Keras Tuner's own distributed mode.
+
+This process is the chief: it holds the oracle and serves it over gRPC (the
+``OracleServicer`` of ``keras_tuner/src/distribute/``); each worker is a spawned
+process whose tuner reaches it through ``KERASTUNER_TUNER_ID`` (``tuner0``,
+``tuner1``...), ``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT``. A
+worker that dies (``kill -9``) has its run marked FAILED and its trial ended
+FAILED; the other workers finish the budget.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from tunelab import db
+from tunelab.errors import TunelabError
+from tunelab.keras_tuner.spec import HypermodelSpec
+from tunelab.settings import Settings
+from tunelab.tracking import worker_process
+from tunelab.tracking.liveness import fail_dead_runs
+
+_POLL_S = 0.2
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """``HOST[:PORT]`` (port 0 or none: a free one), checked to be listenable; TunelabError otherwise."""
+    host, _, port_text = address.partition(":")
+    try:
+        port = int(port_text or 0)
+        with socket.socket() as sock:
+            sock.bind((host, port))
+            port = sock.getsockname()[1]
+    except (ValueError, OverflowError, OSError) as exc:
+        raise TunelabError(f"--oracle {address}: the chief cannot listen there ({exc})") from None
+    return host, port
+
+
+def search_with_workers(settings: Settings, spec: HypermodelSpec, workers: int, address: tuple[str, int]) -> None:
+    """Serve the search's oracle to ``workers`` worker processes until the budget is spent."""
+    import grpc
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute.oracle_chief import OracleServicer
+
+    from tunelab.keras_tuner.cli_search import make_tuner
+
+    tuner, _ = make_tuner(settings, spec)  # no KERASTUNER_* variables here: the real oracle
+    server = grpc.server(ThreadPoolExecutor(max_workers=workers + 1))
+    protos.get_service_grpc().add_OracleServicer_to_server(OracleServicer(tuner.oracle), server)
+    host, port = address
+    try:
+        server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError as exc:
+        raise TunelabError(f"--oracle {host}:{port}: the chief cannot listen there ({exc})") from None
+    server.start()
+    context = multiprocessing.get_context("spawn")
+    processes = {
+        f"tuner{i}": context.Process(target=_worker, args=(settings, spec, f"tuner{i}", host, port))
+        for i in range(workers)
+    }
+    for process in processes.values():
+        process.start()
+    finished = False
+    try:
+        while processes:
+            time.sleep(_POLL_S)
+            for tuner_id, process in list(processes.items()):
+                if process.exitcode is None:
+                    continue
+                del processes[tuner_id]
+                if process.exitcode == 0:
+                    finished = True
+                elif not worker_process.interrupted():
+                    _lose_worker(settings, spec, tuner.oracle, tuner_id, process.exitcode)
+    except RuntimeError as exc:  # Keras Tuner gives up after consecutive failed trials
+        raise TunelabError(f"study {spec.study_name!r}: {str(exc).strip().splitlines()[-1]}") from None
+    finally:
+        for process in processes.values():
+            process.terminate()
+        server.stop(0)
+    if not finished and not worker_process.interrupted():
+        raise TunelabError(f"study {spec.study_name!r}: every worker died; run the command again to continue")
+
+
+def _lose_worker(settings: Settings, spec: HypermodelSpec, oracle: Any, tuner_id: str, exitcode: int) -> None:
+    """A worker died: its run is FAILED, its trial ended FAILED, and the chief stops waiting for it."""
+    reason = f"worker lost: {tuner_id} of {spec.study_name} died (exit code {exitcode})"
+    runs = db.connect(settings)["runs"]
+    fail_dead_runs(runs, {"info.study": spec.study_name, "info.worker": tuner_id}, 0, reason)
+    trial = oracle.ongoing_trials.get(tuner_id)
+    if trial is not None:
+        trial.status = "FAILED"
+        trial.message = reason
+        oracle.end_trial(trial)
+    oracle.tuner_ids.discard(tuner_id)
+
+
+def _worker(settings: Settings, spec: HypermodelSpec, tuner_id: str, host: str, port: int) -> None:
+    """A worker process: its tuner asks the chief for trials until the search is over."""
+    os.environ.update(KERASTUNER_TUNER_ID=tuner_id, KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=str(port))
+    worker_process.init_worker(settings.worker_log)
+    from tunelab.keras_tuner.cli_search import make_tuner
+
+    tuner, data = make_tuner(settings, spec)
+    tuner.search(**data, **spec.fit)
