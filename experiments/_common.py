@@ -2,8 +2,8 @@
 
 from sklearn.model_selection import train_test_split
 
+from tunelab.data import Dataset
 from tunelab.tracking import TrackedExperiment
-from tunelab.versioning import Dataset
 
 
 def split(data: Dataset, test_size: float, seed: int):

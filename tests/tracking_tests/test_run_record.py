@@ -8,8 +8,8 @@ import time
 import gridfs
 import pytest
 
+from tunelab.data import load_dataset
 from tunelab.tracking.runner import execute, prepare_run
-from tunelab.versioning import load_dataset
 
 
 def test_captured_output_is_what_the_run_printed(test_project_env):

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
+from tunelab.data import GENERATORS, load_dataset, write_raw
 from tunelab.errors import TunelabError
-from tunelab.versioning import GENERATORS, load_dataset, write_raw
 
 DATA = REPO / "data" / "raw"
 

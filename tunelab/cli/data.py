@@ -7,8 +7,8 @@ import typer
 from tunelab.cli._common import (
     console,
 )
+from tunelab.data import write_raw
 from tunelab.settings import load_settings
-from tunelab.versioning import write_raw
 
 app = typer.Typer(no_args_is_help=True, help="The DVC-tracked data sets under data/raw.")
 

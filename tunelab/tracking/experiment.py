@@ -20,12 +20,12 @@ from sacred.run import Run
 from sacred.utils import SacredError
 
 from tunelab import db
+from tunelab.data import Dataset, load_dataset
 from tunelab.errors import TunelabError
 from tunelab.settings import load_settings
 from tunelab.tracking.artifacts import read_artifact
 from tunelab.tracking.config import ExperimentConfig, validate
 from tunelab.tracking.observers import BEAT_INTERVAL_S, tracking_observers
-from tunelab.versioning import Dataset, load_dataset
 
 SETTINGS.DEFAULT_BEAT_INTERVAL = BEAT_INTERVAL_S
 SETTINGS.CAPTURE_MODE = "sys"  # "fd" starts a tee process per run

@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tunelab import db
+from tunelab.data.datasets import GENERATORS, load_dataset, save_dataset
 from tunelab.ensembling import mlens_compat
 from tunelab.ensembling.runs import run_stack
 from tunelab.ensembling.spec import NAMED_LEARNERS, EnsembleSpec, Layer, RunSource
@@ -38,7 +39,6 @@ from tunelab.tracking.runner import RunOutcome, execute, prepare_run
 from tunelab.tuning.search import prepare_spec_search, run_search
 from tunelab.tuning.spec import load_search_spec
 from tunelab.tuning.studies import load_study
-from tunelab.versioning.datasets import GENERATORS, load_dataset, save_dataset
 from tunelab.versioning.models import register
 
 PARAMS_FILE = "params.yaml"
