@@ -25,8 +25,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from tunelab.errors import TunelabError
 from tunelab.tracking.config import describe_validation_error, load_json
 
-NAMED_LEARNERS = ("logistic_regression", "svc", "random_forest", "gradient_boosting", "knn", "naive_bayes")
-SCORERS = ("accuracy", "balanced_accuracy", "f1")
+NAMED_LEARNERS = (
+    "logistic_regression",
+    "svc",
+    "random_forest",
+    "gradient_boosting",
+    "knn",
+    "naive_bayes",
+    # regressors, for a regression stack (scorer r2, rmse or mae)
+    "linear_regression",
+    "ridge",
+    "svr",
+    "random_forest_regressor",
+    "gradient_boosting_regressor",
+    "knn_regressor",
+)
+SCORERS = ("accuracy", "balanced_accuracy", "f1", "r2", "rmse", "mae")
 
 
 class _Strict(BaseModel):

@@ -99,11 +99,13 @@ class TrackedExperiment(Experiment):
             listener(name, value, step)
 
     def load_data(self, name: str) -> Dataset:
-        """Load a data set and record its name, version and path (relative to the project) in the run's info."""
+        """Load declared data set ``name`` (``[data.NAME]`` in tunelab.toml) and record its name, task, version
+        (DVC's md5 of the file) and path (relative to the project) in the run's info."""
         settings = load_settings()
-        dataset = load_dataset(name, settings.data_dir)
+        dataset = load_dataset(name, settings)
         info = self._current().info
         info["dataset"] = dataset.name
+        info["task"] = dataset.task
         info["data_version"] = dataset.version
         info["data_path"] = os.path.relpath(dataset.path, settings.project_dir)
         return dataset
