@@ -1,6 +1,6 @@
 """``tunelab dashboard``: static HTML pages from the run database, opened offline in any browser.
 
-Pages (templates in the project's ``dashboards/templates``): ``index.html``
+Pages (templates in ``tunelab/dashboards/templates``, package data): ``index.html``
 (experiments, studies, stacks), one per experiment (runs table, metric curves
 of the best runs), one per study (Optuna's plots, counts, budgets) and one per
 stack (mlens's layer table, ensemble vs best single). Plotly's JavaScript is
@@ -31,7 +31,7 @@ from tunelab.dashboards.runs import find_runs, metric_curves, run_row
 from tunelab.dashboards.studies import StudyRuns, group_studies, steps_run
 from tunelab.errors import TunelabError
 
-TEMPLATES = Path("dashboards/templates")  # in the project, beside experiments/ and configs/
+TEMPLATES = Path(__file__).parent / "templates"  # package data
 SITE = Path("dashboards/site")  # the default output folder (git-ignored)
 CURVE_RUNS = 10  # the runs whose curves an experiment page overlays: its best by result
 STACK_FIELDS = ("info.held_out", "info.verdict", "info.meta_learner", "info.ensemble_data", "info.source_runs")

@@ -37,10 +37,10 @@ from tunelab.scores import SCORES, task_scores
 from tunelab.settings import Settings, data_dir_override
 from tunelab.tracking.artifacts import read_artifact
 from tunelab.tracking.config import describe_validation_error
-from tunelab.tracking.registry import infer_experiment
+from tunelab.tracking.registry import infer_experiment, load_experiment
 from tunelab.tracking.runner import RunOutcome, execute, prepare_run
 from tunelab.tuning.search import prepare_spec_search, run_search
-from tunelab.tuning.spec import load_search_spec
+from tunelab.tuning.spec import FixedParam, load_search_spec
 from tunelab.tuning.studies import load_study
 from tunelab.versioning.models import register
 
@@ -87,7 +87,11 @@ class StackParams(_Strict):
 
 
 class TransformParams(_Strict):
-    input: str = Field(description="CSV of feature rows (with a header) to predict")
+    input: str | None = Field(
+        default=None,
+        description="CSV of feature rows (with a header) to predict; default: "
+        "the test split's features, data/processed/batch/<dataset>.csv",
+    )
 
 
 class RegisterParams(_Strict):
@@ -165,10 +169,11 @@ def train(settings: Settings, params: PipelineParams) -> list[dict[str, Any]]:
     if params.tune.enabled:
         return _write_candidates(settings, "train", [], skipped="tune.enabled is true")
     with training_data(settings) as on_train:
-        requests = [
-            prepare_run(on_train, infer_experiment(on_train.experiments_dir, Path(c)), Path(c), info={"stage": "train"})
-            for c in params.train.configs
-        ]  # all checked before the first runs
+        requests = []
+        for config in map(Path, params.train.configs):  # all checked before the first runs
+            experiment = infer_experiment(on_train.experiments_dir, config)
+            updates = {f"{PARAMS_FILE}: prepare.dataset": _dataset_config(on_train, experiment, params)}
+            requests.append(prepare_run(on_train, experiment, config, info={"stage": "train"}, updates=updates))
         outcomes = [execute(on_train, request) for request in requests]
     for outcome in outcomes:
         _check_completed(outcome, f"train ({outcome.config_file})")
@@ -190,8 +195,10 @@ def tune(settings: Settings, params: PipelineParams) -> list[dict[str, Any]]:
             for spec_file in params.tune.specs:
                 spec = load_search_spec(on_train, Path(spec_file))
                 key = _study_key(spec.model_dump_json(), params.tune.n_trials, on_train)
+                fixed = _dataset_config(on_train, spec.experiment, params)
                 spec = spec.model_copy(
                     update={
+                        "space": {**spec.space, **{k: FixedParam(type="fixed", value=v) for k, v in fixed.items()}},
                         "study_name": f"pipeline-{spec.study_name}-{key}",
                         "budget": spec.budget.model_copy(update={"n_trials": params.tune.n_trials}),
                     }
@@ -275,7 +282,7 @@ def _plain(value: Any) -> Any:
 
 def transform(settings: Settings, params: PipelineParams) -> Path:
     """Predict every row of ``transform.input`` with the selected model; writes ``predictions/batch.csv``."""
-    source = settings.project_dir / params.transform.input
+    source = settings.project_dir / (params.transform.input or BATCH_DIR / f"{params.prepare.dataset}.csv")
     try:
         X = np.loadtxt(source, delimiter=",", skiprows=1, ndmin=2)
     except (OSError, ValueError) as exc:
@@ -326,6 +333,12 @@ def load_model(directory: Path) -> Any:
 def _study_key(spec_json: str, n_trials: int, settings: Settings) -> str:
     data = hashlib.md5(b"".join(p.read_bytes() for p in sorted(settings.data_dir.glob("*.*")))).hexdigest()
     return hashlib.sha1(f"{spec_json}|{n_trials}|{data}".encode()).hexdigest()[:8]
+
+
+def _dataset_config(settings: Settings, experiment: str, params: PipelineParams) -> dict[str, str]:
+    """``{"dataset": prepare.dataset}`` for an experiment whose config names its data set, else nothing."""
+    schema = load_experiment(settings.experiments_dir, experiment).schema
+    return {"dataset": params.prepare.dataset} if "dataset" in schema.model_fields else {}
 
 
 def _check_completed(outcome: RunOutcome, what: str) -> None:
