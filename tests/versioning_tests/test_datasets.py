@@ -9,8 +9,8 @@ import yaml
 
 from tests.conftest import REPO
 from tunelab.data import GENERATORS, load_dataset, write_raw
-from tunelab.settings import load_settings
 from tunelab.errors import TunelabError
+from tunelab.settings import load_settings
 
 DATA = REPO / "data" / "raw"
 
