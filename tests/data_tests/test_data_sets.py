@@ -58,7 +58,8 @@ def test_parquet_classification_and_npy(project):
     assert add_dataset(settings, project / "data" / "c.parquet", "c", "y").task == "classification"
     add_dataset(settings, project / "data" / "n.npy", "n", "c2", "classification")
     c = load_dataset("c", settings)
-    assert set(c.y) == {"pos", "neg"} and c.columns == ("id", "a", "b")
+    assert c.classes == ("neg", "pos") and set(c.y) == {0, 1} and c.columns == ("id", "a", "b")
+    assert [c.classes[i] for i in c.y] == table["y"].tolist()
     n = load_dataset("n", settings)
     assert n.columns == ("c0", "c1") and n.y.tolist() == [0, 1, 2, 3, 4]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,8 +24,12 @@ pytestmark = pytest.mark.slow
 def wheel_site(tmp_path_factory) -> Path:
     """tunelab built as a wheel and installed (no dependencies) in a throwaway directory."""
     root = tmp_path_factory.mktemp("wheel")
+    source = root / "source"  # a copy, so that the build leaves nothing in the checkout
+    shutil.copytree(REPO / "tunelab", source / "tunelab", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
     pip = [sys.executable, "-m", "pip", "-q"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", root / "dist", REPO], check=True)
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", root / "dist", source], check=True)
     (wheel,) = (root / "dist").glob("tunelab-*.whl")
     subprocess.run([*pip, "install", "--no-deps", "--target", root / "site", wheel], check=True)
     return root / "site"

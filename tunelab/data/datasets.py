@@ -3,7 +3,9 @@
 A data set is one CSV, Parquet or ``.npy`` file: a target column and feature
 columns. Features must be numeric (or boolean): tunelab does not encode
 categorical or text columns, since how to encode them is part of the model;
-``--drop`` them, or encode them in the file. A missing feature value stays
+``--drop`` them, or encode them in the file. Text class labels become the
+integers 0…k-1 in sorted order (``classes`` holds the labels), since stacking
+(mlens) predicts numbers. A missing feature value stays
 NaN; a missing target is an error. A data set's version is the md5 of the
 file's bytes, which is the md5 DVC records for it.
 
@@ -43,6 +45,7 @@ class Dataset:
     task: Task
     version: str
     path: Path
+    classes: tuple[str, ...] | None = None  # the labels of text classes, in the order of their codes in y
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -62,8 +65,12 @@ def load_dataset(name: str, settings: Settings) -> Dataset:
     spec = declaration(settings, name)
     path = data_path(settings, spec)
     X, y, columns = split_columns(read_table(path), spec, path)
+    classes = None
+    if spec.task == "classification" and y.dtype.kind not in "iub":
+        labels, y = np.unique(y.astype(str), return_inverse=True)
+        classes = tuple(labels)
     version = file_md5(path, settings.state_dir / "data-md5.json")
-    return Dataset(name, X, y, columns, spec.task, version, path)
+    return Dataset(name, X, y, columns, spec.task, version, path, classes)
 
 
 def split_columns(frame: pd.DataFrame, spec: DataSpec, path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
