@@ -27,7 +27,7 @@ import plotly.offline
 from pymongo.database import Database
 
 from tunelab.dashboards.figures import curve_figures, stack_figure, study_figures
-from tunelab.dashboards.runs import find_runs, metric_curves, run_row
+from tunelab.dashboards.runs import best_first, find_runs, metric_curves, run_row
 from tunelab.dashboards.studies import StudyRuns, group_studies, steps_run
 from tunelab.errors import TunelabError
 
@@ -137,7 +137,7 @@ def _experiments_table(by_experiment: Mapping[str, list[dict]]) -> dict:
     rows = []
     for name, runs in sorted(by_experiment.items()):
         statuses = [r["status"] for r in runs]
-        results = [r["result"] for r in runs if _is_number(r.get("result"))]
+        ranked = best_first(runs)
         started = max((r["start_time"] for r in runs if r.get("start_time")), default=None)
         rows.append(
             [
@@ -145,7 +145,7 @@ def _experiments_table(by_experiment: Mapping[str, list[dict]]) -> dict:
                 len(runs),
                 statuses.count("COMPLETED"),
                 statuses.count("FAILED"),
-                max(results, default=None),
+                ranked[0]["result"] if ranked else None,
                 started,
             ]
         )
@@ -226,7 +226,7 @@ def _experiment_page(writer: PageWriter, database: Database, out_dir: Path, name
         *(k.removeprefix("config.") for k in keys),
         *(f"{m.removeprefix('metrics.').removesuffix('.last')} (last)" for m in metrics),
     ]
-    scored = sorted((r for r in runs if _is_number(r.get("result"))), key=lambda r: -r["result"])
+    scored = best_first(runs)
     shown = (scored or list(reversed(runs)))[:CURVE_RUNS]
     curves = metric_curves(database, [r["_id"] for r in shown])
     labels = {r["_id"]: f"run {r['_id']} ({_short(r.get('result'))})" for r in shown}

@@ -11,7 +11,7 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import joblib
 from sacred import SETTINGS, Experiment
@@ -49,7 +49,9 @@ class TrackedExperiment(Experiment):
       (a search reports intermediate values to its pruner this way).
     """
 
-    def __init__(self, name: str, schema: type[ExperimentConfig]) -> None:
+    def __init__(
+        self, name: str, schema: type[ExperimentConfig], direction: Literal["maximize", "minimize"] = "maximize"
+    ) -> None:
         caller_globals = sys._getframe(1).f_globals
         experiment_dir = Path(caller_globals["__file__"]).resolve().parent
         super().__init__(name, base_dir=str(experiment_dir), save_git_info=False)
@@ -62,6 +64,7 @@ class TrackedExperiment(Experiment):
         self.mainfile, self.sources, _ = found
         self.dependencies = _loaded_packages()
         self.schema = schema
+        self.direction = direction  # of the run's result: what "best" means in dashboards
         self.step_listeners: list[Callable[[str, float, int | None], None]] = []
         self.defaults_file = experiment_dir.parent / "configs" / f"{name}.json"
         self.add_config(str(self.defaults_file))
@@ -77,7 +80,7 @@ class TrackedExperiment(Experiment):
         """Sacred's ``run``, observed by tunelab's database unless observers are attached."""
         added = [] if self.observers else tracking_observers(load_settings(), offline=_offline())
         self.observers.extend(added)
-        info = {"uid": uuid.uuid4().hex, **(info or {})}
+        info = {"uid": uuid.uuid4().hex, "result_direction": self.direction, **(info or {})}
         try:
             return super().run(command_name, config_updates, named_configs, info, meta_info, options)
         finally:
