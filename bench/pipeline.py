@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench import free_port, print_table, repeat  # noqa: E402
 
 from tunelab.db import EmbeddedServer  # noqa: E402
-from tunelab.versioning.pipeline import STAGES  # noqa: E402
+from tunelab.pipeline.stages import STAGES  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TOY_PIPELINE = """stages:

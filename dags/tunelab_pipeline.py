@@ -48,9 +48,9 @@ def stage_functions() -> ModuleType:
     The one place the DAG names it: re-point this import if it moves. Imported when a task runs (it takes
     seconds), so that parsing the DAG stays quick.
     """
-    from tunelab.versioning import pipeline
+    from tunelab.pipeline import stages
 
-    return pipeline
+    return stages
 
 
 def check_dvc_stages(project_dir: Path) -> None:

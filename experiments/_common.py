@@ -2,21 +2,26 @@
 
 from sklearn.model_selection import train_test_split
 
+from tunelab.data import Dataset
+from tunelab.scores import task_scores
 from tunelab.tracking import TrackedExperiment
-from tunelab.versioning import Dataset
 
 
 def split(data: Dataset, test_size: float, seed: int):
-    """A stratified train/test split, deterministic for a given seed."""
-    return train_test_split(data.X, data.y, test_size=test_size, random_state=seed, stratify=data.y)
+    """A train/test split (stratified for classification), deterministic for a given seed."""
+    stratify = data.y if data.task == "classification" else None
+    return train_test_split(data.X, data.y, test_size=test_size, random_state=seed, stratify=stratify)
 
 
 def fit_and_score(ex: TrackedExperiment, model, data: Dataset, test_size: float, seed: int) -> float:
-    """Fit on the train split, log train/test accuracy, store the model; return test accuracy."""
+    """Fit on the train split, log the task's scores on both splits (``train_accuracy``, ``test_rmse``, …),
+    store the model; return the test accuracy (classification) or r2 (regression): higher is better."""
     X_train, X_test, y_train, y_test = split(data, test_size, seed)
     model.fit(X_train, y_train)
-    ex.log_scalar("train_accuracy", float(model.score(X_train, y_train)))
-    accuracy = float(model.score(X_test, y_test))
-    ex.log_scalar("test_accuracy", accuracy)
+    for name, score in task_scores(data.task).items():
+        if name == "balanced_accuracy":
+            continue
+        ex.log_scalar(f"train_{name}", float(score.function(y_train, model.predict(X_train))))
+        ex.log_scalar(f"test_{name}", float(score.function(y_test, model.predict(X_test))))
     ex.save_model(model)
-    return accuracy
+    return float(model.score(X_test, y_test))

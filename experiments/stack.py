@@ -33,8 +33,9 @@ def run(_config, select_meta, seed):
     settings = load_settings()
     sources: list[SourceRun] = run_sources(settings, config["source_runs"])
     data = ex.load_data(sources[0].dataset)
+    stratify = data.y if data.task == "classification" else None
     X_train, X_test, y_train, y_test = train_test_split(
-        data.X, data.y, test_size=spec.test_size, random_state=seed, stratify=data.y
+        data.X, data.y, test_size=spec.test_size, random_state=seed, stratify=stratify
     )
     base = [(source.name, rebuild(settings, source)) for source in sources]
     meta = spec.metas[0]

@@ -8,8 +8,8 @@ import time
 import gridfs
 import pytest
 
+from tunelab.data import load_dataset
 from tunelab.tracking.runner import execute, prepare_run
-from tunelab.versioning import load_dataset
 
 
 def test_captured_output_is_what_the_run_printed(test_project_env):
@@ -31,7 +31,7 @@ def test_completed_run_record_has_everything(tunelab_env):
 
     assert run["status"] == "COMPLETED" and run["result"] == pytest.approx(outcome.result)
     assert run["config"]["n_estimators"] == 20 and run["config"]["seed"] == 42
-    assert run["info"]["data_version"] == load_dataset("breast_cancer", settings.data_dir).version
+    assert run["info"]["data_version"] == load_dataset("breast_cancer", settings).version
     repository = run["experiment"]["repositories"][0]
     assert len(repository["commit"]) == 40 and isinstance(repository["dirty"], bool)
     assert run["host"]["hostname"] and run["host"]["python_version"]

@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
+from tunelab.data import GENERATORS, load_dataset, write_raw
 from tunelab.errors import TunelabError
-from tunelab.versioning import GENERATORS, load_dataset, write_raw
+from tunelab.settings import load_settings
 
 DATA = REPO / "data" / "raw"
 
@@ -24,8 +25,9 @@ def dvc_manifest() -> dict[str, str]:
 
 def test_data_version_is_dvcs_md5():
     manifest = dvc_manifest()
-    for name in GENERATORS:
-        assert load_dataset(name, DATA).version == manifest[f"{name}.npy"]
+    for name in (*GENERATORS, "diabetes"):
+        data = load_dataset(name, load_settings(REPO))
+        assert data.version == manifest[data.path.name]
 
 
 def test_writing_the_files_again_gives_the_tracked_bytes(tmp_path):
@@ -37,13 +39,14 @@ def test_the_data_matches_what_scikit_learn_ships():
     from sklearn.datasets import load_digits
 
     X, y = load_digits(return_X_y=True)
-    digits = load_dataset("digits", DATA)
+    digits = load_dataset("digits", load_settings(REPO))
     assert (digits.X == X).all() and (digits.y == y).all() and digits.y.dtype.kind == "i"
 
 
-def test_missing_file_says_dvc_pull(tmp_path):
+def test_missing_file_says_dvc_pull(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNELAB_DATA_DIR", str(tmp_path))
     with pytest.raises(TunelabError, match=r"digits.npy: data set missing; fetch the tracked data with `dvc pull`"):
-        load_dataset("digits", tmp_path)
+        load_dataset("digits", load_settings(REPO))
 
 
 def not_cached() -> set[str]:

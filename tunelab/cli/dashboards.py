@@ -39,7 +39,7 @@ def dashboard(
     with err.status("building the dashboards…"):
         site = build_site(
             db.connect(settings),
-            settings.project_dir / TEMPLATES,
+            TEMPLATES,
             out_dir,
             run_filter(terms),
             source_description(settings),
@@ -62,9 +62,7 @@ def compare(
         f"{len(comparison.differing)} config keys differ, {len(comparison.same)} are the same", highlight=False
     )
     if html is not None:
-        page = write_comparison_page(
-            database, comparison, settings.project_dir / TEMPLATES, html, source_description(settings)
-        )
+        page = write_comparison_page(database, comparison, TEMPLATES, html, source_description(settings))
         console.print(f"wrote {page}", highlight=False, soft_wrap=True)
 
 

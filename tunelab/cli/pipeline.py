@@ -17,8 +17,8 @@ from tunelab.cli._output import (
     repro_table,
 )
 from tunelab.errors import TunelabError
+from tunelab.pipeline import STAGES, load_params
 from tunelab.settings import load_settings
-from tunelab.versioning.pipeline import STAGES, load_params
 from tunelab.versioning.repro import (
     check_workspace,
     load_origin,

@@ -17,6 +17,7 @@ RUN_FIELDS = {
     "experiment.name": 1,
     "status": 1,
     "result": 1,
+    "info.result_direction": 1,
     "start_time": 1,
     "stop_time": 1,
     "config": 1,
@@ -39,6 +40,17 @@ def find_runs(database: Database, run_filter: Mapping[str, Any], extra_fields: I
     """The runs matching ``run_filter`` (by id), with :data:`RUN_FIELDS` and ``extra_fields``."""
     projection = {**RUN_FIELDS, **{field: 1 for field in extra_fields}}
     return sorted(database.runs.find(run_filter, projection), key=lambda run: _sortable_id(run["_id"]))
+
+
+def best_first(runs: Sequence[dict]) -> list[dict]:
+    """The runs with a numeric result, best first, in the direction their experiment declares
+    (``TrackedExperiment(..., direction=)``, recorded as ``info.result_direction``; maximize if none)."""
+
+    def key(run: dict) -> float:
+        return run["result"] if run.get("info", {}).get("result_direction") == "minimize" else -run["result"]
+
+    scored = [r for r in runs if isinstance(r.get("result"), (int, float)) and not isinstance(r["result"], bool)]
+    return sorted(scored, key=key)
 
 
 def runs_by_id(database: Database, run_ids: Sequence[int]) -> list[dict]:

@@ -1,6 +1,6 @@
 """``tunelab dashboard``: static HTML pages from the run database, opened offline in any browser.
 
-Pages (templates in the project's ``dashboards/templates``): ``index.html``
+Pages (templates in ``tunelab/dashboards/templates``, package data): ``index.html``
 (experiments, studies, stacks), one per experiment (runs table, metric curves
 of the best runs), one per study (Optuna's plots, counts, budgets) and one per
 stack (mlens's layer table, ensemble vs best single). Plotly's JavaScript is
@@ -27,11 +27,11 @@ import plotly.offline
 from pymongo.database import Database
 
 from tunelab.dashboards.figures import curve_figures, stack_figure, study_figures
-from tunelab.dashboards.runs import find_runs, metric_curves, run_row
+from tunelab.dashboards.runs import best_first, find_runs, metric_curves, run_row
 from tunelab.dashboards.studies import StudyRuns, group_studies, steps_run
 from tunelab.errors import TunelabError
 
-TEMPLATES = Path("dashboards/templates")  # in the project, beside experiments/ and configs/
+TEMPLATES = Path(__file__).parent / "templates"  # package data
 SITE = Path("dashboards/site")  # the default output folder (git-ignored)
 CURVE_RUNS = 10  # the runs whose curves an experiment page overlays: its best by result
 STACK_FIELDS = ("info.held_out", "info.verdict", "info.meta_learner", "info.ensemble_data", "info.source_runs")
@@ -137,7 +137,7 @@ def _experiments_table(by_experiment: Mapping[str, list[dict]]) -> dict:
     rows = []
     for name, runs in sorted(by_experiment.items()):
         statuses = [r["status"] for r in runs]
-        results = [r["result"] for r in runs if _is_number(r.get("result"))]
+        ranked = best_first(runs)
         started = max((r["start_time"] for r in runs if r.get("start_time")), default=None)
         rows.append(
             [
@@ -145,7 +145,7 @@ def _experiments_table(by_experiment: Mapping[str, list[dict]]) -> dict:
                 len(runs),
                 statuses.count("COMPLETED"),
                 statuses.count("FAILED"),
-                max(results, default=None),
+                ranked[0]["result"] if ranked else None,
                 started,
             ]
         )
@@ -226,7 +226,7 @@ def _experiment_page(writer: PageWriter, database: Database, out_dir: Path, name
         *(k.removeprefix("config.") for k in keys),
         *(f"{m.removeprefix('metrics.').removesuffix('.last')} (last)" for m in metrics),
     ]
-    scored = sorted((r for r in runs if _is_number(r.get("result"))), key=lambda r: -r["result"])
+    scored = best_first(runs)
     shown = (scored or list(reversed(runs)))[:CURVE_RUNS]
     curves = metric_curves(database, [r["_id"] for r in shown])
     labels = {r["_id"]: f"run {r['_id']} ({_short(r.get('result'))})" for r in shown}

@@ -24,8 +24,22 @@ from pydantic import Field, model_validator
 
 from tunelab.tracking.config import Strict, load_spec
 
-NAMED_LEARNERS = ("logistic_regression", "svc", "random_forest", "gradient_boosting", "knn", "naive_bayes")
-SCORERS = ("accuracy", "balanced_accuracy", "f1")
+NAMED_LEARNERS = (
+    "logistic_regression",
+    "svc",
+    "random_forest",
+    "gradient_boosting",
+    "knn",
+    "naive_bayes",
+    # regressors, for a regression stack (scorer r2, rmse or mae)
+    "linear_regression",
+    "ridge",
+    "svr",
+    "random_forest_regressor",
+    "gradient_boosting_regressor",
+    "knn_regressor",
+)
+SCORERS = ("accuracy", "balanced_accuracy", "f1", "r2", "rmse", "mae")
 
 
 class StudySource(Strict):

@@ -23,15 +23,20 @@ from mlens.ensemble import SequentialEnsemble  # noqa: E402
 from mlens.metrics import make_scorer  # noqa: E402
 from mlens.model_selection import Evaluator  # noqa: E402
 from pandas import DataFrame  # noqa: E402
-from sklearn import metrics  # noqa: E402
 from sklearn.base import clone  # noqa: E402
-from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.ensemble import (  # noqa: E402
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge  # noqa: E402
 from sklearn.naive_bayes import GaussianNB  # noqa: E402
-from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
-from sklearn.svm import SVC  # noqa: E402
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor  # noqa: E402
+from sklearn.svm import SVC, SVR  # noqa: E402
 
 from tunelab.ensembling.spec import EnsembleSpec, Layer  # noqa: E402
+from tunelab.scores import SCORES  # noqa: E402
 
 # The spec's layer types and mlens's names for them.
 MLENS_LAYERS = {"stack": "stack", "blend": "blend", "subset": "subsemble"}
@@ -46,11 +51,17 @@ def named_learner(name: str, seed: int) -> Any:
         "gradient_boosting": lambda: GradientBoostingClassifier(random_state=seed),
         "knn": lambda: KNeighborsClassifier(),
         "naive_bayes": lambda: GaussianNB(),
+        "linear_regression": lambda: LinearRegression(),
+        "ridge": lambda: Ridge(random_state=seed),
+        "svr": lambda: SVR(),
+        "random_forest_regressor": lambda: RandomForestRegressor(random_state=seed),
+        "gradient_boosting_regressor": lambda: GradientBoostingRegressor(random_state=seed),
+        "knn_regressor": lambda: KNeighborsRegressor(),
     }[name]()
 
 
 def score_function(spec: EnsembleSpec):
-    return getattr(metrics, f"{spec.scorer}_score")
+    return SCORES[spec.scorer].function
 
 
 @dataclass
@@ -63,15 +74,20 @@ class StackResult:
     layer_table: dict[str, dict[str, float]]
     fit_seconds: float
     ensemble: Any = field(repr=False, default=None)
+    scorer: str = "accuracy"
+
+    @property
+    def score(self):
+        return SCORES[self.scorer]
 
     @property
     def best_single(self) -> tuple[str, float]:
-        name = max(self.base_scores, key=self.base_scores.get)
+        name = self.score.best(self.base_scores)
         return name, self.base_scores[name]
 
     @property
     def beats_best_single(self) -> bool:
-        return self.ensemble_score > self.best_single[1]
+        return self.score.better(self.ensemble_score, self.best_single[1])
 
 
 def build_ensemble(spec: EnsembleSpec, base: Sequence[tuple[str, Any]], meta: str | None) -> SequentialEnsemble:
@@ -111,7 +127,9 @@ def fit_stack(
     ensemble.fit(X_train, y_train)
     fit_seconds = time.perf_counter() - started
     ensemble_score = float(score(y_test, ensemble.predict(X_test)))
-    return StackResult(base_scores, ensemble_score, meta, layer_table(ensemble.data), fit_seconds, ensemble)
+    return StackResult(
+        base_scores, ensemble_score, meta, layer_table(ensemble.data), fit_seconds, ensemble, spec.scorer
+    )
 
 
 def select_meta(spec: EnsembleSpec, base: Sequence[tuple[str, Any]], X_train, y_train) -> tuple[str, DataFrame]:
@@ -131,7 +149,8 @@ def select_meta(spec: EnsembleSpec, base: Sequence[tuple[str, Any]], X_train, y_
             X_train, y_train, candidates, param_dicts={}, preprocessing={"stack": [("layers", lower)]}, n_iter=1
         )
     results = DataFrame(evaluator.results)
-    best = results["test_score-m"].idxmax()  # ("stack", "<meta name>")
+    scores = results["test_score-m"]
+    best = scores.idxmax() if SCORES[spec.scorer].direction == "maximize" else scores.idxmin()  # ("stack", meta)
     return best[-1] if isinstance(best, tuple) else str(best).split(".")[-1], results
 
 

@@ -13,7 +13,7 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import sacred.host_info
 import sacred.initialize
@@ -23,6 +23,7 @@ from sacred.run import Run
 from sacred.utils import SacredError
 
 from tunelab import db
+from tunelab.data import Dataset, load_dataset
 from tunelab.errors import TunelabError
 from tunelab.settings import load_settings
 from tunelab.tracking import sacred_fixes
@@ -30,7 +31,6 @@ from tunelab.tracking.artifacts import read_artifact, save_model
 from tunelab.tracking.config import ExperimentConfig, validate
 from tunelab.tracking.observers import BEAT_INTERVAL_S, tracking_observers
 from tunelab.tracking.scheduler import airflow_context
-from tunelab.versioning import Dataset, load_dataset
 
 SETTINGS.DEFAULT_BEAT_INTERVAL = BEAT_INTERVAL_S
 SETTINGS.CAPTURE_MODE = "sys"  # "fd" starts a tee process per run
@@ -74,7 +74,9 @@ class TrackedExperiment(Experiment):
       (a search reports intermediate values to its pruner this way).
     """
 
-    def __init__(self, name: str, schema: type[ExperimentConfig]) -> None:
+    def __init__(
+        self, name: str, schema: type[ExperimentConfig], direction: Literal["maximize", "minimize"] = "maximize"
+    ) -> None:
         caller_globals = sys._getframe(1).f_globals
         experiment_dir = Path(caller_globals["__file__"]).resolve().parent
         super().__init__(name, base_dir=str(experiment_dir), save_git_info=False)
@@ -87,6 +89,7 @@ class TrackedExperiment(Experiment):
         self.mainfile, self.sources, _ = found
         self.dependencies = loaded_packages()
         self.schema = schema
+        self.direction = direction  # of the run's result: what "best" means in dashboards
         self.step_listeners: list[Callable[[str, float, int | None], None]] = []
         self.defaults_file = experiment_dir.parent / "configs" / f"{name}.json"
         self.add_config(str(self.defaults_file))
@@ -103,7 +106,7 @@ class TrackedExperiment(Experiment):
         added = [] if self.observers else tracking_observers(load_settings(), offline=offline())
         self.observers.extend(added)
         scheduled = {"airflow": context} if (context := airflow_context()) else {}
-        info = {"uid": uuid.uuid4().hex, **scheduled, **(info or {})}
+        info = {"uid": uuid.uuid4().hex, "result_direction": self.direction, **scheduled, **(info or {})}
         try:
             return super().run(command_name, config_updates, named_configs, info, meta_info, options)
         finally:
@@ -161,10 +164,12 @@ class TrackedExperiment(Experiment):
 
 
 def load_recorded_data(info: dict[str, Any], name: str) -> Dataset:
-    """Load data set ``name`` and record its name, version and path (relative to the project) in a run's ``info``."""
+    """Load declared data set ``name`` (``[data.NAME]`` in tunelab.toml) and record its name, task, version
+    (DVC's md5 of the file) and path (relative to the project) in a run's ``info``."""
     settings = load_settings()
-    dataset = load_dataset(name, settings.data_dir)
+    dataset = load_dataset(name, settings)
     info["dataset"] = dataset.name
+    info["task"] = dataset.task
     info["data_version"] = dataset.version
     info["data_path"] = os.path.relpath(dataset.path, settings.project_dir)
     return dataset

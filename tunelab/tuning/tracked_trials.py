@@ -31,6 +31,7 @@ from sacred import Experiment
 from sacred.dependencies import gather_sources_and_dependencies
 from sacred.run import Run
 
+from tunelab.data import Dataset
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings
 from tunelab.tracking.artifacts import save_model
@@ -38,7 +39,6 @@ from tunelab.tracking.experiment import load_recorded_data, loaded_packages
 from tunelab.tracking.observers import tracking_observers
 from tunelab.tuning.optuna_engine import RUN_ID_ATTR
 from tunelab.tuning.trials import TrialPruned
-from tunelab.versioning import Dataset
 
 REPORT_METRIC = "objective"  # what trial.report(value, step) logs
 ENGINE = "objective"

@@ -25,19 +25,22 @@ import numpy as np
 from pydantic import Field
 
 from tunelab import db
+from tunelab.data.datasets import load_dataset, split_columns
+from tunelab.data.declarations import declaration
+from tunelab.data.tables import read_table, write_table
 from tunelab.ensembling import mlens_compat
 from tunelab.ensembling.runs import run_stack
-from tunelab.ensembling.spec import NAMED_LEARNERS, EnsembleSpec, Layer, RunSource
+from tunelab.ensembling.spec import NAMED_LEARNERS, SCORERS, EnsembleSpec, Layer, RunSource
 from tunelab.errors import TunelabError
+from tunelab.scores import SCORES, task_scores
 from tunelab.settings import Settings, data_dir_override
 from tunelab.tracking.artifacts import read_artifact
 from tunelab.tracking.config import Strict, load_spec
-from tunelab.tracking.registry import infer_experiment
+from tunelab.tracking.registry import infer_experiment, load_experiment
 from tunelab.tracking.runner import RunOutcome, execute, prepare_run
 from tunelab.tuning.search import prepare_spec_search, run_search
-from tunelab.tuning.spec import load_search_spec
+from tunelab.tuning.spec import FixedParam, load_search_spec
 from tunelab.tuning.studies import load_study
-from tunelab.versioning.datasets import GENERATORS, load_dataset, save_dataset
 from tunelab.versioning.models import register
 
 PARAMS_FILE = "params.yaml"
@@ -53,6 +56,7 @@ REGISTERED = MODELS_DIR / "registered.json"
 
 
 class PrepareParams(Strict):
+    dataset: str = Field(description="the declared data set ([data.NAME] in tunelab.toml) the pipeline models")
     test_size: float = Field(gt=0, lt=1, description="share of every data set held out for evaluate")
     seed: int
 
@@ -70,14 +74,19 @@ class TuneParams(Strict):
 
 
 class StackParams(Strict):
-    meta: Literal[NAMED_LEARNERS]
+    meta: Literal[NAMED_LEARNERS] = Field(description="a regressor (ridge, …) for a regression data set")
+    scorer: Literal[SCORERS] = Field(default="accuracy", description="r2, rmse or mae for a regression data set")
     folds: int = Field(default=5, ge=2)
     test_size: float = Field(default=0.3, gt=0, lt=1)
     seed: int = 42
 
 
 class TransformParams(Strict):
-    input: str = Field(description="CSV of feature rows (with a header) to predict")
+    input: str | None = Field(
+        default=None,
+        description="CSV of feature rows (with a header) to predict; default: "
+        "the test split's features, data/processed/batch/<dataset>.csv",
+    )
 
 
 class RegisterParams(Strict):
@@ -104,29 +113,39 @@ def load_params(project_dir: Path) -> PipelineParams:
 
 
 @contextmanager
-def training_data(settings: Settings) -> Iterator[Settings]:
-    """Settings (and environment, for worker processes and experiments) that read the training split."""
-    with data_dir_override(settings.project_dir / TRAIN_DIR):
-        yield replace(settings, data_dir=settings.project_dir / TRAIN_DIR)
+def split_data(settings: Settings, directory: Path) -> Iterator[Settings]:
+    """Settings (and environment, for worker processes and experiments) that read a split's data sets."""
+    with data_dir_override(settings.project_dir / directory):
+        yield replace(settings, data_dir=settings.project_dir / directory)
+
+
+def training_data(settings: Settings):
+    """:func:`split_data` of the training split."""
+    return split_data(settings, TRAIN_DIR)
 
 
 def prepare(settings: Settings, params: PipelineParams) -> list[Path]:
-    """Split every raw data set into train and held-out test files, and the test features into a batch CSV."""
+    """Split ``prepare.dataset`` into train and held-out test files (the source's format, the same declaration),
+    and the test features into a batch CSV."""
     from sklearn.model_selection import train_test_split
 
-    written = []
-    for name in GENERATORS:
-        data = load_dataset(name, settings.data_dir)
-        X_train, X_test, y_train, y_test = train_test_split(
-            data.X, data.y, test_size=params.prepare.test_size, random_state=params.prepare.seed, stratify=data.y
-        )
-        written.append(save_dataset(settings.project_dir / TRAIN_DIR, name, X_train, y_train))
-        written.append(save_dataset(settings.project_dir / TEST_DIR, name, X_test, y_test))
-        batch = settings.project_dir / BATCH_DIR / f"{name}.csv"
-        batch.parent.mkdir(parents=True, exist_ok=True)
-        header = ",".join(f"x{i}" for i in range(X_test.shape[1]))
-        np.savetxt(batch, X_test, delimiter=",", header=header, comments="", fmt="%.17g")
-        written.append(batch)
+    spec = declaration(settings, params.prepare.dataset)
+    source = settings.project_dir / spec.path
+    frame = read_table(source)
+    _, y, columns = split_columns(frame, spec, source)
+    train_rows, test_rows = train_test_split(
+        frame,
+        test_size=params.prepare.test_size,
+        random_state=params.prepare.seed,
+        stratify=y if spec.task == "classification" else None,
+    )
+    for directory in (TRAIN_DIR, TEST_DIR, BATCH_DIR):
+        shutil.rmtree(settings.project_dir / directory, ignore_errors=True)
+    written = [
+        write_table(train_rows, settings.project_dir / TRAIN_DIR / f"{spec.name}{source.suffix}"),
+        write_table(test_rows, settings.project_dir / TEST_DIR / f"{spec.name}{source.suffix}"),
+        write_table(test_rows[list(columns)], settings.project_dir / BATCH_DIR / f"{spec.name}.csv"),
+    ]
     return written
 
 
@@ -135,10 +154,11 @@ def train(settings: Settings, params: PipelineParams) -> list[dict[str, Any]]:
     if params.tune.enabled:
         return _write_candidates(settings, "train", [], skipped="tune.enabled is true")
     with training_data(settings) as on_train:
-        requests = [
-            prepare_run(on_train, infer_experiment(on_train.experiments_dir, Path(c)), Path(c), info={"stage": "train"})
-            for c in params.train.configs
-        ]  # all checked before the first runs
+        requests = []
+        for config in map(Path, params.train.configs):  # all checked before the first runs
+            experiment = infer_experiment(on_train.experiments_dir, config)
+            updates = {f"{PARAMS_FILE}: prepare.dataset": _dataset_config(on_train, experiment, params)}
+            requests.append(prepare_run(on_train, experiment, config, info={"stage": "train"}, updates=updates))
         outcomes = [execute(on_train, request) for request in requests]
     for outcome in outcomes:
         _check_completed(outcome, f"train ({outcome.config_file})")
@@ -160,8 +180,10 @@ def tune(settings: Settings, params: PipelineParams) -> list[dict[str, Any]]:
             for spec_file in params.tune.specs:
                 spec = load_search_spec(on_train, Path(spec_file))
                 key = _study_key(spec.model_dump_json(), params.tune.n_trials, on_train)
+                fixed = _dataset_config(on_train, spec.experiment, params)
                 spec = spec.model_copy(
                     update={
+                        "space": {**spec.space, **{k: FixedParam(type="fixed", value=v) for k, v in fixed.items()}},
                         "study_name": f"pipeline-{spec.study_name}-{key}",
                         "budget": spec.budget.model_copy(update={"n_trials": params.tune.n_trials}),
                     }
@@ -184,6 +206,7 @@ def stack(settings: Settings, params: PipelineParams) -> dict[str, Any]:
         base_learners=[RunSource(runs=[c["run_id"] for c in candidates])],
         layers=[Layer(folds=params.stack.folds)],
         meta=params.stack.meta,
+        scorer=params.stack.scorer,
         test_size=params.stack.test_size,
         seed=params.stack.seed,
     )
@@ -196,7 +219,9 @@ def stack(settings: Settings, params: PipelineParams) -> dict[str, Any]:
         "artifact": "ensemble.joblib",
         "verdict": info["verdict"],
         "held_out": info["held_out"],
-        "beats_best_single": info["held_out"]["ensemble"] > info["held_out"]["base"][info["held_out"]["best_single"]],
+        "beats_best_single": SCORES[params.stack.scorer].better(
+            info["held_out"]["ensemble"], info["held_out"]["base"][info["held_out"]["best_single"]]
+        ),
     }
     _save_model(settings, MODELS_DIR / "stack", record)
     return record
@@ -205,28 +230,27 @@ def stack(settings: Settings, params: PipelineParams) -> dict[str, Any]:
 def evaluate(settings: Settings, params: PipelineParams) -> dict[str, Any]:
     """Score the best single model and the stack on the held-out split; select the model to ship.
 
-    The stack is selected if it beat the best single learner on the stack
-    run's own validation split (the test split only reports, never selects).
+    ``metrics.json`` has the task's scores (accuracy and balanced accuracy, or
+    r2, rmse and mae). The stack is selected if it beat the best single learner
+    on the stack run's own validation split (the test split only reports, never selects).
     """
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score
-
     best = read_candidates(settings, params.model_stage)[0]
     stacked = json.loads((settings.project_dir / MODELS_DIR / "stack" / "model.json").read_text())
-    test = load_dataset(best["dataset"], settings.project_dir / TEST_DIR)
-    metrics: dict[str, Any] = {"dataset": best["dataset"], "test_rows": len(test.y)}
+    with split_data(settings, TEST_DIR) as on_test:
+        test = load_dataset(params.prepare.dataset, on_test)
+    metrics: dict[str, Any] = {"dataset": test.name, "task": test.task, "test_rows": len(test.y)}
     predictions = {}
     for label, directory, record in (("best_single", params.model_stage, best), ("stack", "stack", stacked)):
         model = load_model(settings.project_dir / MODELS_DIR / directory)
         predictions[label] = model.predict(test.X)
-        metrics[label] = {
-            "run_id": record["run_id"],
-            "accuracy": float(accuracy_score(test.y, predictions[label])),
-            "balanced_accuracy": float(balanced_accuracy_score(test.y, predictions[label])),
+        scores = {
+            name: float(score.function(test.y, predictions[label])) for name, score in task_scores(test.task).items()
         }
+        metrics[label] = {"run_id": record["run_id"], **scores}
     selected = "stack" if stacked["beats_best_single"] else "best_single"
     metrics["selected"] = selected
     (settings.project_dir / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
-    rows = [{"actual": int(a), "predicted": int(p)} for a, p in zip(test.y, predictions[selected], strict=False)]
+    rows = [{"actual": _plain(a), "predicted": _plain(p)} for a, p in zip(test.y, predictions[selected], strict=False)]
     _write_csv(settings.project_dir / CONFUSION, ["actual", "predicted"], rows)
     source = MODELS_DIR / ("stack" if selected == "stack" else params.model_stage)
     target = settings.project_dir / MODELS_DIR / "selected"
@@ -235,9 +259,15 @@ def evaluate(settings: Settings, params: PipelineParams) -> dict[str, Any]:
     return metrics
 
 
+def _plain(value: Any) -> Any:
+    """A label or a prediction as CSV writes it: whole numbers as integers."""
+    value = value.item() if hasattr(value, "item") else value
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def transform(settings: Settings, params: PipelineParams) -> Path:
     """Predict every row of ``transform.input`` with the selected model; writes ``predictions/batch.csv``."""
-    source = settings.project_dir / params.transform.input
+    source = settings.project_dir / (params.transform.input or BATCH_DIR / f"{params.prepare.dataset}.csv")
     try:
         X = np.loadtxt(source, delimiter=",", skiprows=1, ndmin=2)
     except (OSError, ValueError) as exc:
@@ -246,7 +276,7 @@ def transform(settings: Settings, params: PipelineParams) -> Path:
     expected = getattr(model, "n_features_in_", X.shape[1])
     if X.shape[1] != expected:
         raise TunelabError(f"{source}: {X.shape[1]} columns, but the selected model takes {expected} features")
-    rows = [{"row": i, "prediction": int(p)} for i, p in enumerate(model.predict(X))]
+    rows = [{"row": i, "prediction": _plain(p)} for i, p in enumerate(model.predict(X))]
     _write_csv(settings.project_dir / PREDICTIONS, ["row", "prediction"], rows)
     return settings.project_dir / PREDICTIONS
 
@@ -286,8 +316,14 @@ def load_model(directory: Path) -> Any:
 
 
 def _study_key(spec_json: str, n_trials: int, settings: Settings) -> str:
-    data = hashlib.md5(b"".join(p.read_bytes() for p in sorted(settings.data_dir.glob("*.npy")))).hexdigest()
+    data = hashlib.md5(b"".join(p.read_bytes() for p in sorted(settings.data_dir.glob("*.*")))).hexdigest()
     return hashlib.sha1(f"{spec_json}|{n_trials}|{data}".encode()).hexdigest()[:8]
+
+
+def _dataset_config(settings: Settings, experiment: str, params: PipelineParams) -> dict[str, str]:
+    """``{"dataset": prepare.dataset}`` for an experiment whose config names its data set, else nothing."""
+    schema = load_experiment(settings.experiments_dir, experiment).schema
+    return {"dataset": params.prepare.dataset} if "dataset" in schema.model_fields else {}
 
 
 def _check_completed(outcome: RunOutcome, what: str) -> None:
@@ -298,8 +334,7 @@ def _check_completed(outcome: RunOutcome, what: str) -> None:
 def _write_candidates(
     settings: Settings, stage: str, run_ids: list[int], skipped: str | None = None
 ) -> list[dict[str, Any]]:
-    """``models/<stage>/candidates.json``, the runs best first (results are accuracies: higher is
-    better), and the best run's model as ``model.joblib``."""
+    """``models/<stage>/candidates.json``, the runs best first, and the best run's model as ``model.joblib``."""
     directory = settings.project_dir / MODELS_DIR / stage
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
@@ -315,7 +350,9 @@ def _write_candidates(
         }
         for r in runs
     ]
-    ranked = sorted(candidates, key=lambda c: (-c["result"], c["run_id"]))
+    # a tune stage's runs come ranked by their study (in its direction); a train run's result is higher-is-better
+    order = {run_id: i for i, run_id in enumerate(run_ids)}
+    ranked = sorted(candidates, key=lambda c: (order[c["run_id"]] if stage == "tune" else -c["result"], c["run_id"]))
     record: dict[str, Any] = {"stage": stage, "candidates": ranked}
     if skipped:
         record["skipped"] = skipped
