@@ -1,15 +1,26 @@
-"""Batches: many runs in worker processes; failures don't stop the batch, Ctrl-C leaves nothing RUNNING."""
+"""Batches: many runs in worker processes; failures don't stop the batch, Ctrl-C leaves nothing RUNNING.
+
+Online, worker processes claim runs from the queue (:mod:`tunelab.tracking.queue`),
+so processes on other machines can share the work; offline, each request is
+handed to a worker directly.
+"""
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
+
+from pymongo.database import Database
 
 from tunelab import db
 from tunelab.settings import Settings
-from tunelab.tracking import worker_process
+from tunelab.tracking import queue, worker_process
 from tunelab.tracking.runner import RunOutcome, RunRequest, execute
+
+POLL_S = 1.0  # how often a waiting worker looks at the queue again
 
 
 class BatchInterrupted(Exception):
@@ -41,10 +52,7 @@ def run_batch(
     recorded as INTERRUPTED; requests not started are SKIPPED.
     """
     outcomes: dict[int, RunOutcome] = {}
-    context = multiprocessing.get_context("spawn")  # no inherited MongoClient or TF state
-    pool = ProcessPoolExecutor(
-        workers, mp_context=context, initializer=worker_process.init_worker, initargs=(settings.worker_log,)
-    )
+    pool = _pool(settings, workers)
     futures: dict[Future, int] = {}
     try:
         futures = {pool.submit(_run_in_worker, settings, r, offline): i for i, r in enumerate(requests)}
@@ -62,6 +70,78 @@ def run_batch(
     return _in_order(requests, outcomes)
 
 
+def run_queued_batch(
+    settings: Settings,
+    requests: Sequence[RunRequest],
+    workers: int,
+    on_outcome: Callable[[RunOutcome], None] = lambda outcome: None,
+) -> list[RunOutcome]:
+    """Queue ``requests`` as one new batch and run it here, claiming as any worker does; outcomes in request order.
+
+    A request whose config is queued or running elsewhere already (another
+    batch, a worker) is not run again here: its outcome is SKIPPED. Raises
+    BatchInterrupted on Ctrl-C; the batch's runs not started are cancelled.
+    """
+    database = db.connect(settings)
+    batch = queue.new_batch_id()
+    ids = queue.enqueue(settings, database, requests, batch, queue.code_version(settings))
+    selector = queue.Selector(batch=batch, any_version=True)
+    try:
+        outcomes = drain_queue(settings, selector, workers, on_outcome=on_outcome)
+    except BatchInterrupted as interrupted:
+        queue.cancel(database, batch)
+        raise BatchInterrupted(_by_request(requests, ids, interrupted.outcomes)) from None
+    return _by_request(requests, ids, outcomes)
+
+
+def _by_request(requests: Sequence[RunRequest], ids: dict[str, int], outcomes: list[RunOutcome]) -> list[RunOutcome]:
+    by_id = {o.run_id: o for o in outcomes}
+    found = {i: by_id[ids[r.key]] for i, r in enumerate(requests) if ids.get(r.key) in by_id}
+    return _in_order(requests, found)
+
+
+def drain_queue(
+    settings: Settings,
+    selector: queue.Selector,
+    workers: int,
+    keep_waiting: bool = False,
+    on_outcome: Callable[[RunOutcome], None] = lambda outcome: None,
+) -> list[RunOutcome]:
+    """Claim and run the queued runs ``selector`` picks in ``workers`` processes; outcomes in finishing order.
+
+    Returns when no claimable run is left; with ``keep_waiting``, polls until Ctrl-C.
+    Raises BatchInterrupted on Ctrl-C, after the runs that were going have been
+    recorded as INTERRUPTED (runs not claimed stay QUEUED).
+    """
+    outcomes: list[RunOutcome] = []
+    pool = _pool(settings, workers)
+    active: set[Future] = set()
+    try:
+        active = {pool.submit(_claim_and_run, settings, selector, keep_waiting) for _ in range(workers)}
+        while active:
+            done, active = wait(active, return_when=FIRST_COMPLETED)
+            for future in done:
+                outcome = future.result()
+                if outcome is not None:  # this process found work; it looks again
+                    outcomes.append(outcome)
+                    on_outcome(outcome)
+                    active.add(pool.submit(_claim_and_run, settings, selector, keep_waiting))
+    except KeyboardInterrupt:
+        worker_process.stop_workers(pool)
+        outcomes += [f.result() for f in active if f.done() and not f.cancelled() and f.result() is not None]
+        raise BatchInterrupted(outcomes) from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return outcomes
+
+
+def _pool(settings: Settings, workers: int) -> ProcessPoolExecutor:
+    context = multiprocessing.get_context("spawn")  # no inherited MongoClient or TF state
+    return ProcessPoolExecutor(
+        workers, mp_context=context, initializer=worker_process.init_worker, initargs=(settings.worker_log,)
+    )
+
+
 def _in_order(requests: Sequence[RunRequest], outcomes: dict[int, RunOutcome]) -> list[RunOutcome]:
     return [outcomes.get(i) or RunOutcome(r.experiment, r.config_file, None, "SKIPPED") for i, r in enumerate(requests)]
 
@@ -71,3 +151,29 @@ def _run_in_worker(settings: Settings, request: RunRequest, offline: bool) -> Ru
         return RunOutcome(request.experiment, request.config_file, None, "SKIPPED")
     with worker_process.run_in_progress():
         return execute(settings, request, offline)
+
+
+@functools.cache
+def _queue_of(settings: Settings) -> tuple[Database, queue.CodeVersion]:
+    """This worker process's database handle and code version (read once)."""
+    return db.connect(settings), queue.code_version(settings)
+
+
+def _claim_and_run(settings: Settings, selector: queue.Selector, keep_waiting: bool) -> RunOutcome | None:
+    """In a worker: claim one queued run and run it; None when there is none (and not ``keep_waiting``).
+
+    When nothing is claimable, runs whose worker was lost are given back first.
+    """
+    database, version = _queue_of(settings)
+    while not worker_process.interrupted():
+        claimed = queue.claim(database, selector, version)
+        if claimed is None:
+            queue.release_lost_claims(database, settings.queue_expiry_s, settings.queue_retries)
+            claimed = queue.claim(database, selector, version)
+        if claimed is not None:
+            with worker_process.run_in_progress():
+                return queue.run_claimed(settings, claimed)
+        if not keep_waiting:
+            return None
+        time.sleep(POLL_S)
+    return None

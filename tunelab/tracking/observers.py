@@ -43,8 +43,15 @@ class TunelabMongoObserver(MongoObserver):
 
     _columns_registered: set[tuple[int, str, str]] = set()  # (client id, db, metric), per process
 
-    def __init__(self, client: pymongo.MongoClient, db_name: str, failure_dir: str) -> None:
+    def __init__(
+        self,
+        client: pymongo.MongoClient,
+        db_name: str,
+        failure_dir: str,
+        queued_run: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(client=client, db_name=db_name, failure_dir=failure_dir)
+        self.overwrite = dict(queued_run) if queued_run is not None else None  # Sacred's queued-run flow
         self._summary: dict[str, dict[str, float]] = {}
         self._git_commit: str | None = None
 
@@ -164,8 +171,10 @@ _indexed: set[tuple[str, str]] = set()
 PING_EVERY_S = 2.0
 
 
-def mongo_observer(settings: Settings) -> TunelabMongoObserver:
+def mongo_observer(settings: Settings, queued_run: Mapping[str, Any] | None = None) -> TunelabMongoObserver:
     """An observer on tunelab's database, which must answer (started on demand if embedded).
+
+    With ``queued_run`` (a QUEUED run's document) the run is recorded as that run.
 
     One client per process and URL; later runs check it with a ping on the open
     connection, at most every PING_EVERY_S (a search runs many short trials).
@@ -179,7 +188,7 @@ def mongo_observer(settings: Settings) -> TunelabMongoObserver:
     if (url, settings.db_name) not in _indexed:
         ensure_indexes(_clients[url][settings.db_name])
         _indexed.add((url, settings.db_name))
-    return TunelabMongoObserver(_clients[url], settings.db_name, str(settings.failed_saves_dir))
+    return TunelabMongoObserver(_clients[url], settings.db_name, str(settings.failed_saves_dir), queued_run)
 
 
 def ensure_indexes(database: pymongo.database.Database) -> None:
@@ -189,8 +198,11 @@ def ensure_indexes(database: pymongo.database.Database) -> None:
             database[collection].create_index(keys)
 
 
-def tracking_observers(settings: Settings, offline: bool = False) -> list[RunObserver]:
-    """The observers for one run: MongoDB, or a local directory for ``tunelab sync`` when offline."""
+def tracking_observers(
+    settings: Settings, offline: bool = False, queued_run: Mapping[str, Any] | None = None
+) -> list[RunObserver]:
+    """The observers for one run: MongoDB (as ``queued_run`` if given), or a local directory for
+    ``tunelab sync`` when offline."""
     if offline:
         return [FileStorageObserver(str(settings.offline_dir))]
-    return [mongo_observer(settings)]
+    return [mongo_observer(settings, queued_run)]
