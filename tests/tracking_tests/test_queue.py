@@ -94,7 +94,8 @@ def test_twenty_queued_runs_three_workers_each_run_once(test_project_env, tmp_pa
 
     listed = test_project_env.cli("queue", "list", "--batch", batch, project=TEST_PROJECT)
     assert listed.returncode == 0 and batch in listed.stdout
-    assert listed.stdout.split(batch)[1].split()[:2] == ["0", "0"]  # queued, running
+    [row] = [line for line in listed.stdout.splitlines() if batch in line]
+    assert [cell.strip() for cell in row.split("│")][2:7] == ["0", "0", "", "20", "0"]
     idle = test_project_env.cli("worker", "--batch", batch, project=TEST_PROJECT)
     assert idle.returncode == 0 and f"queue empty: nothing to run in batch {batch}" in idle.stdout
 

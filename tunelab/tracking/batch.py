@@ -94,10 +94,9 @@ def run_queued_batch(
     return _by_request(requests, ids, outcomes)
 
 
-def _by_request(requests: Sequence[RunRequest], ids: dict[str, int], outcomes: list[RunOutcome]) -> list[RunOutcome]:
+def _by_request(requests: Sequence[RunRequest], ids: list[int | None], outcomes: list[RunOutcome]) -> list[RunOutcome]:
     by_id = {o.run_id: o for o in outcomes}
-    found = {i: by_id[ids[r.key]] for i, r in enumerate(requests) if ids.get(r.key) in by_id}
-    return _in_order(requests, found)
+    return _in_order(requests, {i: by_id[run_id] for i, run_id in enumerate(ids) if run_id in by_id})
 
 
 def drain_queue(
@@ -171,8 +170,15 @@ def _claim_and_run(settings: Settings, selector: queue.Selector, keep_waiting: b
             queue.release_lost_claims(database, settings.queue_expiry_s, settings.queue_retries)
             claimed = queue.claim(database, selector, version)
         if claimed is not None:
-            with worker_process.run_in_progress():
-                return queue.run_claimed(settings, claimed)
+            try:
+                with worker_process.run_in_progress():
+                    if not worker_process.interrupted():
+                        return queue.run_claimed(settings, claimed)
+            except KeyboardInterrupt:  # before Sacred started the run
+                pass
+            finally:
+                queue.unclaim_unstarted(database, claimed)
+            return None
         if not keep_waiting:
             return None
         time.sleep(POLL_S)

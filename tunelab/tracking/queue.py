@@ -4,7 +4,8 @@ A queued run is Sacred's own QUEUED document (``experiment``, ``command``,
 ``host``, ``config``, ``meta``, ``status``), written by Sacred's queued-run flow,
 plus a ``queue`` field tunelab reads:
 
-* ``batch``, ``key`` (the request's :attr:`~tunelab.tracking.runner.RunRequest.key`),
+* ``batch``, ``key`` (the request's :attr:`~tunelab.tracking.runner.RunRequest.key` and
+  which copy of that config in the batch: ``KEY#n``),
   ``experiment``, ``config_file`` (for display), ``config`` (validated, complete),
   ``info``, ``queued_at``;
 * ``git_commit`` and ``data_version``: the code and data it was enqueued at;
@@ -23,6 +24,7 @@ import hashlib
 import socket
 import subprocess
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,46 +95,52 @@ def new_batch_id() -> str:
 
 def enqueue(
     settings: Settings, database: Database, requests: Sequence[RunRequest], batch: str, version: CodeVersion
-) -> dict[str, int]:
-    """Record each request as a QUEUED run of ``batch``; returns run id by request key.
+) -> list[int | None]:
+    """Record each request as a QUEUED run of ``batch``; returns the run ids in request order.
 
-    A request whose config is already QUEUED or RUNNING (same key) is not queued
-    again: the run that has it will do. Nothing runs here.
+    The n-th request of one config is the work ``KEY#n`` (a batch may ask for a
+    config several times). Work already QUEUED or RUNNING is not queued again
+    (its id is None): the run that has it will do. Nothing runs here.
     """
-    runs = database["runs"]
-    busy = {
-        doc["queue"]["key"]
-        for doc in runs.find(
-            {"status": {"$in": ACTIVE}, "queue.key": {"$in": [r.key for r in requests]}}, {"queue.key": 1}
-        )
-    }
-    queued: dict[str, int] = {}
+    copies: Counter[str] = Counter()
+    keys = []
     for request in requests:
-        if request.key in busy or request.key in queued:
-            continue
-        ex = load_experiment(settings.experiments_dir, request.experiment)
-        observer = mongo_observer(settings)
-        ex.observers.append(observer)
-        info = {**request.info, "batch_key": request.key, "batch": batch}
-        try:  # Sacred's queued-run flow validates the config and writes its QUEUED document
-            run = ex.run(config_updates=dict(request.config), info=info, options={"--queue": True})
-        finally:
-            ex.observers.remove(observer)
-        entry = {
-            "batch": batch,
-            "key": request.key,
-            "experiment": request.experiment,
-            "config_file": request.config_file,
-            "config": dict(request.config),
-            "info": info,
-            "queued_at": _now(),
-            "git_commit": version.git_commit,
-            "data_version": version.data_version,
-            "attempts": 0,
-        }
-        runs.update_one({"_id": run._id}, {"$set": {"queue": entry, "info": info}})
-        queued[request.key] = run._id
-    return queued
+        keys.append(f"{request.key}#{copies[request.key]}")
+        copies[request.key] += 1
+    runs = database["runs"]
+    busy = runs.find({"status": {"$in": ACTIVE}, "queue.key": {"$in": keys}}, {"queue.key": 1})
+    taken = {doc["queue"]["key"] for doc in busy}
+    return [
+        None if key in taken else _enqueue_one(settings, runs, r, key, batch, version)
+        for r, key in zip(requests, keys, strict=True)
+    ]
+
+
+def _enqueue_one(
+    settings: Settings, runs: Collection, request: RunRequest, key: str, batch: str, version: CodeVersion
+) -> int:
+    ex = load_experiment(settings.experiments_dir, request.experiment)
+    observer = mongo_observer(settings)
+    ex.observers.append(observer)
+    info = {**request.info, "batch_key": request.key, "batch": batch}
+    try:  # Sacred's queued-run flow validates the config and writes its QUEUED document
+        run = ex.run(config_updates=dict(request.config), info=info, options={"--queue": True})
+    finally:
+        ex.observers.remove(observer)
+    entry = {
+        "batch": batch,
+        "key": key,
+        "experiment": request.experiment,
+        "config_file": request.config_file,
+        "config": dict(request.config),
+        "info": info,
+        "queued_at": _now(),
+        "git_commit": version.git_commit,
+        "data_version": version.data_version,
+        "attempts": 0,
+    }
+    runs.update_one({"_id": run._id}, {"$set": {"queue": entry, "info": info}})
+    return run._id
 
 
 def claim(database: Database, selector: Selector, version: CodeVersion) -> dict[str, Any] | None:
@@ -181,7 +189,7 @@ def _superseded(runs: Collection, doc: Mapping[str, Any]) -> bool:
         "_id": {"$ne": doc["_id"]},
         "$or": [
             {"queue.key": entry["key"], "status": {"$in": ACTIVE}, "_id": {"$lt": doc["_id"]}},
-            {"info.batch_key": entry["key"], "status": "COMPLETED", "stop_time": {"$gte": entry["queued_at"]}},
+            {"queue.key": entry["key"], "status": "COMPLETED", "stop_time": {"$gte": entry["queued_at"]}},
         ],
     }
     return runs.find_one(other, {"_id": 1}) is not None
@@ -192,6 +200,17 @@ def run_claimed(settings: Settings, doc: Mapping[str, Any]) -> RunOutcome:
     entry = doc["queue"]
     request = RunRequest(entry["experiment"], entry["config_file"], entry["config"], entry["config"], entry["info"])
     return execute(settings, request, queued_run=doc)
+
+
+def unclaim_unstarted(database: Database, doc: Mapping[str, Any]) -> bool:
+    """Put a claimed run back in the queue if Sacred never started it (Ctrl-C came first); True if it was."""
+    still_claimed = {"_id": doc["_id"], "status": "RUNNING", "queue.claim": doc["queue"]["claim"], "start_time": None}
+    back = {
+        "$set": {"status": "QUEUED"},
+        "$unset": {"heartbeat": "", "queue.claim": ""},
+        "$inc": {"queue.attempts": -1},
+    }
+    return database["runs"].update_one(still_claimed, back).modified_count == 1
 
 
 def refused(database: Database, selector: Selector, version: CodeVersion) -> str | None:
