@@ -23,7 +23,7 @@ COUNTERS = "tunelab.counters"
 # Equality lookups tunelab, Sacred and Omniboard make; without an index SecantusDB scans.
 INDEXES = {
     "metrics": [[("run_id", 1), ("name", 1)]],
-    "runs": [[("info.study", 1), ("info.trial", 1)]],
+    "runs": [[("info.study", 1), ("info.trial", 1)], [("status", 1)], [("queue.key", 1)]],  # the last two: claims
 }
 
 

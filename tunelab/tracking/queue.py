@@ -185,14 +185,14 @@ def _superseded(runs: Collection, doc: Mapping[str, Any]) -> bool:
     """Whether another run has this config: queued or running under a smaller id, or completed after
     this one was queued. The smallest id wins, so of two claimers of the same config exactly one runs it."""
     entry = doc["queue"]
-    other = {
-        "_id": {"$ne": doc["_id"]},
-        "$or": [
-            {"queue.key": entry["key"], "status": {"$in": ACTIVE}, "_id": {"$lt": doc["_id"]}},
-            {"queue.key": entry["key"], "status": "COMPLETED", "stop_time": {"$gte": entry["queued_at"]}},
-        ],
-    }
-    return runs.find_one(other, {"_id": 1}) is not None
+    for other in runs.find({"queue.key": entry["key"]}, {"status": 1, "stop_time": 1}):  # one indexed lookup
+        if other["_id"] == doc["_id"]:
+            continue
+        if other["status"] in ACTIVE and other["_id"] < doc["_id"]:
+            return True
+        if other["status"] == "COMPLETED" and (other.get("stop_time") or entry["queued_at"]) >= entry["queued_at"]:
+            return True
+    return False
 
 
 def run_claimed(settings: Settings, doc: Mapping[str, Any]) -> RunOutcome:
