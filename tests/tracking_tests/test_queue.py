@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -13,17 +12,8 @@ import time
 import pytest
 
 from tests.conftest import TEST_PROJECT
+from tests.tracking_tests.test_batch import _configs
 from tunelab.tracking import queue
-
-
-def _configs(directory, name, values):
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, config in enumerate(values):
-        path = directory / f"{name}_{i}.json"
-        path.write_text(json.dumps(config))
-        paths.append(str(path))
-    return paths
 
 
 def _start(env, *args, project=TEST_PROJECT, **extra_env):
