@@ -15,7 +15,12 @@ environment variable        ``tunelab.toml`` key       default
 ``TUNELAB_DB_NAME``         ``[database] name``        ``tunelab``
 ``TUNELAB_DB_PORT``         ``[database] port``        ``27117``
 ``TUNELAB_DATA_DIR``        ``data_dir``               ``<project>/data/raw``
+``TUNELAB_QUEUE_EXPIRY_S``  ``[queue] expiry_s``       ``30``
+``TUNELAB_QUEUE_RETRIES``   ``[queue] retries``        ``1``
 ==========================  =========================  ===================
+
+A queued run's worker is lost once its run has sent no heartbeat for
+``expiry_s``; the run is then queued again at most ``retries`` times.
 
 Pipeline stages point ``TUNELAB_DATA_DIR`` at the processed training split.
 """
@@ -24,7 +29,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +52,8 @@ class Settings:
     db_name: str
     db_port: int
     data_dir: Path  # where experiments read their data sets (default: data/raw, tracked by data.dvc)
+    queue_expiry_s: float = 30.0
+    queue_retries: int = 1
 
     @property
     def experiments_dir(self) -> Path:
@@ -119,7 +126,21 @@ def load_settings(cwd: Path | None = None) -> Settings:
         db_name=env.get("TUNELAB_DB_NAME") or database.get("name") or DEFAULT_DB_NAME,
         db_port=port,
         data_dir=(project_dir / data_dir).resolve(),
+        queue_expiry_s=_number(env, "TUNELAB_QUEUE_EXPIRY_S", file_values.get("queue", {}), "expiry_s", 30.0),
+        queue_retries=int(_number(env, "TUNELAB_QUEUE_RETRIES", file_values.get("queue", {}), "retries", 1)),
     )
+
+
+def _number(env: Mapping[str, str], variable: str, table: Mapping, key: str, default: float) -> float:
+    """A non-negative number from the environment, else the ``[queue]`` table, else ``default``."""
+    value = env.get(variable, table.get(key, default))
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if number < 0:
+        raise TunelabError(f"{variable} (or [queue] {key}): expected a number >= 0, got {value!r}")
+    return number
 
 
 @contextmanager

@@ -57,9 +57,10 @@ def test_ctrl_c_marks_running_runs_interrupted(test_project_env, tmp_path):
     )
     runs = test_project_env.database.runs
     deadline = time.monotonic() + 60
-    while runs.count_documents({"status": "RUNNING"}) < 2 and time.monotonic() < deadline:
+    started = {"status": "RUNNING", "start_time": {"$ne": None}}  # claimed, and Sacred started it
+    while runs.count_documents(started) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert runs.count_documents({"status": "RUNNING"}) == 2
+    assert runs.count_documents(started) == 2
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     stdout, _ = process.communicate(timeout=60)
     assert process.returncode == 130
@@ -79,7 +80,7 @@ def test_sigint_to_the_batch_process_alone_also_interrupts(test_project_env, tmp
     )
     runs = test_project_env.database.runs
     deadline = time.monotonic() + 60
-    while runs.count_documents({"status": "RUNNING"}) < 1 and time.monotonic() < deadline:
+    while runs.count_documents({"status": "RUNNING", "start_time": {"$ne": None}}) < 1 and time.monotonic() < deadline:
         time.sleep(0.1)
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=60) == 130

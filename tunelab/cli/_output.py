@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tunelab.dashboards.compare import Comparison
+from tunelab.tracking.queue import BatchCounts
 from tunelab.tracking.runner import RunOutcome
 from tunelab.tuning.engines import TrialCounts
 from tunelab.tuning.reports import StudyReport
@@ -58,6 +59,16 @@ def runs_table(records: Sequence[dict]) -> Table:
             f"{result:.4f}" if isinstance(result, float) else "" if result is None else str(result),
             duration,
             run.get("info", {}).get("data_version", "")[:12],
+        )
+    return table
+
+
+def queue_table(counts: Sequence[BatchCounts]) -> Table:
+    table = Table("batch", "queued", "running", "where", "completed", "failed")
+    for batch in counts:
+        where = ", ".join(batch.running[:3]) + (f" +{len(batch.running) - 3}" if len(batch.running) > 3 else "")
+        table.add_row(
+            batch.batch, str(batch.queued), str(len(batch.running)), where, str(batch.completed), str(batch.failed)
         )
     return table
 

@@ -21,9 +21,10 @@ from tunelab.cli._output import (
     progress,
     runs_table,
 )
+from tunelab.errors import TunelabError
 from tunelab.settings import load_settings
-from tunelab.tracking import liveness
-from tunelab.tracking.batch import BatchInterrupted, completed_keys, run_batch
+from tunelab.tracking import liveness, queue
+from tunelab.tracking.batch import BatchInterrupted, completed_keys, run_batch, run_queued_batch
 from tunelab.tracking.registry import infer_experiment
 from tunelab.tracking.runner import RunRequest, execute, prepare_run
 from tunelab.tracking.sync import sync_offline_runs
@@ -59,14 +60,23 @@ def batch(
     assignments: SetOption = [],
     rerun: Annotated[bool, typer.Option(help="Run configs that already have a COMPLETED run.")] = False,
     offline: OfflineOption = False,
+    enqueue: Annotated[
+        bool, typer.Option("--enqueue", help="Only queue the runs, for `tunelab worker` on any machine.")
+    ] = False,
 ) -> None:
-    """Run one experiment per config file in worker processes; exit 1 if any run failed."""
+    """Run one experiment per config file in worker processes; exit 1 if any run failed.
+
+    Runs are claimed through the run queue, so batches started together on the
+    same configs (on one machine or several) run each config once.
+    """
     settings = load_settings()
     requests: list[RunRequest] = []
     for path in configs:
         name = experiment or infer_experiment(settings.experiments_dir, path)
         request = prepare_run(settings, name, path, assignments)
         requests.append(replace(request, info={"batch_key": request.key}))
+    if offline and enqueue:
+        raise TunelabError("--enqueue needs the database: it cannot be combined with --offline")
     if not offline:
         database = db.connect(settings)  # fail before any worker starts
         liveness.sweep(database, settings.failed_saves_dir)  # runs left RUNNING by dead processes
@@ -75,14 +85,26 @@ def batch(
             if done:
                 err.print(f"skipping {len(done)} config(s) with a COMPLETED run already (--rerun to run them again)")
             requests = [r for r in requests if r.key not in done]
+    if enqueue:
+        batch_id = queue.new_batch_id()
+        ids = queue.enqueue(settings, db.connect(settings), requests, batch_id, queue.code_version(settings))
+        if len(ids) < len(requests):
+            err.print(f"{len(requests) - len(ids)} config(s) already queued or running: not queued again")
+        console.print(
+            f"queued {len(ids)} run(s) as batch {batch_id}; run them with `tunelab worker --batch {batch_id}`"
+        )
+        return
     with progress(len(requests)) as advance:
         try:
-            outcomes = run_batch(settings, requests, workers, offline=offline, on_outcome=advance)
+            if offline:
+                outcomes = run_batch(settings, requests, workers, offline=True, on_outcome=advance)
+            else:
+                outcomes = run_queued_batch(settings, requests, workers, on_outcome=advance)
         except BatchInterrupted as interrupted:
             console.print(outcomes_table(interrupted.outcomes))
             raise typer.Exit(130) from None
     console.print(outcomes_table(outcomes))
-    if any(o.status != "COMPLETED" for o in outcomes):
+    if any(o.status not in ("COMPLETED", "SKIPPED") for o in outcomes):  # SKIPPED: another process ran it
         raise typer.Exit(1)
 
 

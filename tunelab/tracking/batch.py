@@ -1,18 +1,27 @@
-"""Batches: many runs in worker processes; failures don't stop the batch, Ctrl-C leaves nothing RUNNING."""
+"""Batches: many runs in worker processes; failures don't stop the batch, Ctrl-C leaves nothing RUNNING.
+
+Online, worker processes claim runs from the queue (:mod:`tunelab.tracking.queue`),
+so processes on other machines can share the work; offline, each request is
+handed to a worker directly.
+"""
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
 
 from pymongo.database import Database
 
 from tunelab import db
 from tunelab.settings import Settings
-from tunelab.tracking import liveness, worker_process
+from tunelab.tracking import liveness, queue, worker_process
 from tunelab.tracking.runner import RunOutcome, RunRequest, execute
+
+POLL_S = 1.0  # how often a waiting worker looks at the queue again
 
 
 class BatchInterrupted(Exception):
@@ -43,10 +52,7 @@ def run_batch(
     recorded as INTERRUPTED; requests not started are SKIPPED.
     """
     outcomes: dict[int, RunOutcome] = {}
-    context = multiprocessing.get_context("spawn")  # no inherited MongoClient or TF state
-    pool = ProcessPoolExecutor(
-        workers, mp_context=context, initializer=worker_process.init_worker, initargs=(settings.worker_log,)
-    )
+    pool = _pool(settings, workers)
     futures: dict[Future, int] = {}
     try:
         futures = {pool.submit(_run_in_worker, settings, r, offline): i for i, r in enumerate(requests)}
@@ -77,6 +83,96 @@ def _broken(request: RunRequest, future: Future) -> RunOutcome:
     return RunOutcome(request.experiment, request.config_file, None, "FAILED", error=error)
 
 
+def run_queued_batch(
+    settings: Settings,
+    requests: Sequence[RunRequest],
+    workers: int,
+    on_outcome: Callable[[RunOutcome], None] = lambda outcome: None,
+) -> list[RunOutcome]:
+    """Queue ``requests`` as one new batch and run it here, claiming as any worker does; outcomes in request order.
+
+    A request whose config is queued or running elsewhere already (another
+    batch, a worker) is not run again here: its outcome is SKIPPED. Raises
+    BatchInterrupted on Ctrl-C; the batch's runs not started are cancelled.
+    """
+    database = db.connect(settings)
+    batch = queue.new_batch_id()
+    ids = queue.enqueue(settings, database, requests, batch, queue.code_version(settings))
+    selector = queue.Selector(batch=batch, any_version=True)
+    try:
+        outcomes = drain_queue(settings, selector, workers, on_outcome=on_outcome)
+    except BatchInterrupted as interrupted:
+        queue.cancel(database, batch)
+        raise BatchInterrupted(_by_request(requests, ids, interrupted.outcomes)) from None
+    return _by_request(requests, ids, outcomes)
+
+
+def _by_request(requests: Sequence[RunRequest], ids: list[int | None], outcomes: list[RunOutcome]) -> list[RunOutcome]:
+    by_id = {o.run_id: o for o in outcomes}
+    return _in_order(requests, {i: by_id[run_id] for i, run_id in enumerate(ids) if run_id in by_id})
+
+
+def drain_queue(
+    settings: Settings,
+    selector: queue.Selector,
+    workers: int,
+    keep_waiting: bool = False,
+    on_outcome: Callable[[RunOutcome], None] = lambda outcome: None,
+) -> list[RunOutcome]:
+    """Claim and run the queued runs ``selector`` picks in ``workers`` processes; outcomes in finishing order.
+
+    Returns when no claimable run is left; with ``keep_waiting``, polls until Ctrl-C.
+    Raises BatchInterrupted on Ctrl-C, after the runs that were going have been
+    recorded as INTERRUPTED (runs not claimed stay QUEUED).
+    """
+    outcomes: list[RunOutcome] = []
+    pool = _pool(settings, workers)
+    active: set[Future] = set()
+    try:
+        active = {pool.submit(_claim_and_run, settings, selector, keep_waiting) for _ in range(workers)}
+        while active:
+            done, active = wait(active, return_when=FIRST_COMPLETED)
+            for future in done:
+                outcome = future.result()
+                if outcome is not None:  # this process found work; it looks again
+                    outcomes.append(outcome)
+                    on_outcome(outcome)
+                    active.add(pool.submit(_claim_and_run, settings, selector, keep_waiting))
+    except BrokenProcessPool:  # a worker was killed (the OOM killer): the pool stops every worker
+        outcomes += _killed_runs(settings)
+    except KeyboardInterrupt:
+        worker_process.stop_workers(pool)
+        outcomes += [f.result() for f in active if f.done() and not f.cancelled() and f.result() is not None]
+        raise BatchInterrupted(outcomes) from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return outcomes
+
+
+def _killed_runs(settings: Settings) -> list[RunOutcome]:
+    """The runs a broken pool's workers left RUNNING, marked FAILED now (their processes are gone)."""
+    database = db.connect(settings)
+    failed = liveness.sweep(database, settings.failed_saves_dir, silent_for_s=0.0).failed
+    found = database.runs.find({"_id": {"$in": list(failed)}}, {"experiment.name": 1, "queue.config_file": 1})
+    return [
+        RunOutcome(
+            run["experiment"]["name"],
+            run.get("queue", {}).get("config_file"),
+            run["_id"],
+            "FAILED",
+            error=failed[run["_id"]],
+        )
+        for run in found
+    ]
+
+
+def _pool(settings: Settings, workers: int) -> ProcessPoolExecutor:
+    context = multiprocessing.get_context("spawn")  # no inherited MongoClient or TF state
+    return ProcessPoolExecutor(
+        workers, mp_context=context, initializer=worker_process.init_worker, initargs=(settings.worker_log,)
+    )
+
+
 def _in_order(requests: Sequence[RunRequest], outcomes: dict[int, RunOutcome]) -> list[RunOutcome]:
     return [outcomes.get(i) or RunOutcome(r.experiment, r.config_file, None, "SKIPPED") for i, r in enumerate(requests)]
 
@@ -86,3 +182,36 @@ def _run_in_worker(settings: Settings, request: RunRequest, offline: bool) -> Ru
         return RunOutcome(request.experiment, request.config_file, None, "SKIPPED")
     with worker_process.run_in_progress():
         return execute(settings, request, offline)
+
+
+@functools.cache
+def _queue_of(settings: Settings) -> tuple[Database, queue.CodeVersion]:
+    """This worker process's database handle and code version (read once)."""
+    return db.connect(settings), queue.code_version(settings)
+
+
+def _claim_and_run(settings: Settings, selector: queue.Selector, keep_waiting: bool) -> RunOutcome | None:
+    """In a worker: claim one queued run and run it; None when there is none (and not ``keep_waiting``).
+
+    When nothing is claimable, runs whose worker was lost are given back first.
+    """
+    database, version = _queue_of(settings)
+    while not worker_process.interrupted():
+        claimed = queue.claim(database, selector, version)
+        if claimed is None:
+            queue.release_lost_claims(database, settings.queue_expiry_s, settings.queue_retries)
+            claimed = queue.claim(database, selector, version)
+        if claimed is not None:
+            try:
+                with worker_process.run_in_progress():
+                    if not worker_process.interrupted():
+                        return queue.run_claimed(settings, claimed)
+            except KeyboardInterrupt:  # before Sacred started the run
+                pass
+            finally:
+                queue.unclaim_unstarted(database, claimed)
+            return None
+        if not keep_waiting:
+            return None
+        time.sleep(POLL_S)
+    return None

@@ -31,7 +31,7 @@ COUNTERS = "tunelab.counters"
 INDEXES = {
     "metrics": [[("run_id", 1), ("name", 1)]],
     metric_store.BUCKETS: [[("run_id", 1), ("name", 1), ("bucket", 1)]],
-    "runs": [[("info.study", 1), ("info.trial", 1)], [("status", 1)]],
+    "runs": [[("info.study", 1), ("info.trial", 1)], [("status", 1)], [("queue.key", 1)]],  # the last two: claims
 }
 OUTPUT_HEAD = OUTPUT_TAIL = 256 * 1024  # characters of captured output kept in the run document
 OUTPUT_ARTIFACT = "captured_out.txt"  # the whole output, when longer
@@ -77,10 +77,16 @@ class TunelabMongoObserver(MongoObserver):
     _columns_registered: set[tuple[int, str, str]] = set()  # (client id, db, metric), per process
 
     def __init__(
-        self, client: pymongo.MongoClient, db_name: str, failure_dir: str, info: Mapping[str, Any] | None = None
+        self,
+        client: pymongo.MongoClient,
+        db_name: str,
+        failure_dir: str,
+        info: Mapping[str, Any] | None = None,
+        queued_run: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(client=client, db_name=db_name, failure_dir=failure_dir)
         self._initial_info = dict(info or {})
+        self.overwrite = dict(queued_run) if queued_run is not None else None  # Sacred's queued-run flow
         self._summary: dict[str, dict[str, float]] = {}
         self._git_commit: str | None = None
         self._written_at = -math.inf
@@ -337,7 +343,9 @@ _indexed: set[tuple[str, str]] = set()
 PING_EVERY_S = 2.0
 
 
-def mongo_observer(settings: Settings, info: Mapping[str, Any] | None = None) -> TunelabMongoObserver:
+def mongo_observer(
+    settings: Settings, info: Mapping[str, Any] | None = None, queued_run: Mapping[str, Any] | None = None
+) -> TunelabMongoObserver:
     """An observer on tunelab's database, which must answer (started on demand if embedded).
 
     It uses the process's one client (:func:`tunelab.db.connect`); later runs
@@ -345,7 +353,8 @@ def mongo_observer(settings: Settings, info: Mapping[str, Any] | None = None) ->
     search runs many short trials).
     The first use in a process creates the indexes and lands the final saves
     that failed earlier (:func:`tunelab.tracking.liveness.recover_failed_saves`).
-    ``info`` is the run's initial info, in its document from the start.
+    ``info`` is the run's initial info, in its document from the start. With
+    ``queued_run`` (a QUEUED run's document) the run is recorded as that run.
     """
     database = db.connect(settings)
     url = db.configured_url(settings)
@@ -357,7 +366,8 @@ def mongo_observer(settings: Settings, info: Mapping[str, Any] | None = None) ->
         unsaved = liveness.recover_failed_saves(database, settings.failed_saves_dir)[1]
         liveness.fail_runs(database["runs"], unsaved, only_running=False)
         _indexed.add((url, settings.db_name))
-    return TunelabMongoObserver(database.client, settings.db_name, str(settings.failed_saves_dir), info)
+    failure_dir = str(settings.failed_saves_dir)
+    return TunelabMongoObserver(database.client, settings.db_name, failure_dir, info, queued_run)
 
 
 def ensure_indexes(database: pymongo.database.Database) -> None:
@@ -368,9 +378,13 @@ def ensure_indexes(database: pymongo.database.Database) -> None:
 
 
 def tracking_observers(
-    settings: Settings, offline: bool = False, info: Mapping[str, Any] | None = None
+    settings: Settings,
+    offline: bool = False,
+    info: Mapping[str, Any] | None = None,
+    queued_run: Mapping[str, Any] | None = None,
 ) -> list[RunObserver]:
-    """The observers for one run: MongoDB, or a local directory for ``tunelab sync`` when offline."""
+    """The observers for one run: MongoDB (as ``queued_run`` if given), or a local directory for
+    ``tunelab sync`` when offline."""
     if offline:
         return [FileStorageObserver(str(settings.offline_dir))]
-    return [mongo_observer(settings, info)]
+    return [mongo_observer(settings, info, queued_run)]

@@ -89,17 +89,22 @@ def execute(
     offline: bool = False,
     observers: Sequence[RunObserver] = (),
     on_step: StepListener | None = None,
+    queued_run: Mapping[str, Any] | None = None,
 ) -> RunOutcome:
     """Run a prepared request as a Sacred run; failures of the run become the outcome.
 
     ``observers`` watch the run besides tunelab's own; ``on_step`` is called
     with every ``log_scalar`` as it happens and may raise a SacredInterrupt,
-    whose ``STATUS`` becomes the run's status.
+    whose ``STATUS`` becomes the run's status. With ``queued_run`` (a claimed
+    QUEUED run's document) the run is recorded as that run.
     The database is checked before the run starts (TunelabError if unreachable).
     Ctrl-C during the run gives an INTERRUPTED outcome, as Sacred records it.
     """
     ex = load_experiment(settings.experiments_dir, request.experiment)
-    observers = [*tracking_observers(settings, offline=offline, info=request.info), *observers]
+    observers = [
+        *tracking_observers(settings, offline=offline, info=request.info, queued_run=queued_run),
+        *observers,
+    ]
     ex.observers.extend(observers)
     if on_step is not None:
         ex.step_listeners.append(on_step)

@@ -1,0 +1,221 @@
+"""Benchmark: the run queue (claims, workers) against batches that hand configs to their workers directly.
+
+    .venv/bin/python bench/queue.py [--runs 20] [--cpu-runs 8] [--cpu-s 1.0] [--repetitions 5]
+
+Starts its own SecantusDB and a throwaway project with one experiment, ``spin``
+(busy for ``cpu_s`` seconds of CPU, 0 for a trivial run). Each repetition uses
+a fresh database. Measures:
+
+* wall time of ``--runs`` trivial queued runs drained by 1, 2 and 4 worker
+  processes, against the pre-queue batch (``run_batch``: configs handed to a
+  process pool) with as many workers, on the same configs;
+* the latency of one claim (``find_one_and_update`` QUEUED→RUNNING, plus the
+  check that no other run has the config) with 4 processes claiming at once,
+  median and p99, against 1 process claiming alone;
+* wall time of ``--cpu-runs`` CPU-bound runs with 2 workers against 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import multiprocessing
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+# This file's name would shadow the standard library's queue: look in bench/ last.
+BENCH = Path(__file__).resolve().parent
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH] + [str(BENCH)]
+
+from _bench import free_port, print_table  # noqa: E402
+
+from tunelab.db import EmbeddedServer, database  # noqa: E402
+from tunelab.settings import Settings, load_settings  # noqa: E402
+from tunelab.tracking import queue  # noqa: E402
+from tunelab.tracking.batch import drain_queue, run_batch  # noqa: E402
+from tunelab.tracking.runner import RunRequest, prepare_run  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SPIN = '''"""Busy for cpu_s seconds of CPU time."""
+
+import time
+
+from pydantic import Field
+
+from tunelab.tracking import ExperimentConfig, TrackedExperiment
+
+
+class Config(ExperimentConfig):
+    cpu_s: float = Field(ge=0)
+    n: int
+
+
+ex = TrackedExperiment("spin", Config)
+
+
+@ex.main
+def run(cpu_s, n):
+    end = time.process_time() + cpu_s
+    while time.process_time() < end:
+        pass
+    return n
+'''
+CLAIMS_PER_PROCESS = 50
+
+
+def make_project(root: Path) -> Path:
+    project = root / "project"
+    (project / "experiments").mkdir(parents=True)
+    (project / "configs").mkdir()
+    (project / "tunelab.toml").write_text("")
+    (project / "experiments" / "spin.py").write_text(SPIN)
+    (project / "configs" / "spin.json").write_text('{"cpu_s": 0.0, "n": 0, "seed": 1}')
+    return project
+
+
+def requests(settings: Settings, count: int, cpu_s: float) -> list[RunRequest]:
+    return [prepare_run(settings, "spin", None, [f"n={i}", f"cpu_s={cpu_s}"]) for i in range(count)]
+
+
+def fresh(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, db_name=f"bench_{uuid.uuid4().hex[:8]}")
+
+
+def queue_wall(settings: Settings, count: int, cpu_s: float, workers: int) -> float:
+    """Seconds for ``workers`` processes to drain ``count`` queued runs (enqueueing not counted)."""
+    settings = fresh(settings)
+    batch = queue.new_batch_id()
+    queue.enqueue(settings, db_of(settings), requests(settings, count, cpu_s), batch, queue.code_version(settings))
+    start = time.perf_counter()
+    outcomes = drain_queue(settings, queue.Selector(batch=batch), workers)
+    assert len(outcomes) == count and {o.status for o in outcomes} == {"COMPLETED"}, outcomes
+    return time.perf_counter() - start
+
+
+def batch_wall(settings: Settings, count: int, workers: int) -> float:
+    """Seconds for the pre-queue batch (configs handed to the pool) to run ``count`` trivial runs."""
+    settings = fresh(settings)
+    prepared = requests(settings, count, 0.0)
+    start = time.perf_counter()
+    outcomes = run_batch(settings, prepared, workers)
+    assert {o.status for o in outcomes} == {"COMPLETED"}, outcomes
+    return time.perf_counter() - start
+
+
+def db_of(settings: Settings):
+    return database(settings.mongo_url, settings.db_name)
+
+
+def _claimer(settings: Settings, batch: str, results) -> None:
+    store, version = db_of(settings), queue.CodeVersion(None, None)
+    latencies, writes = [], []
+    while True:
+        start = time.perf_counter()
+        claimed = queue.claim(store, queue.Selector(batch=batch), version)
+        if claimed is None:
+            break
+        latencies.append(time.perf_counter() - start)
+        stop = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        start = time.perf_counter()
+        store.runs.update_one({"_id": claimed["_id"]}, {"$set": {"status": "COMPLETED", "stop_time": stop}})
+        writes.append(time.perf_counter() - start)
+    results.put((latencies, writes))
+
+
+def claim_latencies(settings: Settings, processes: int) -> tuple[list[float], list[float]]:
+    """Every claim's latency while ``processes`` processes empty a queue of 50 runs each, and the
+    latency of the plain write (``update_one`` by id) each then makes: the floor of one round trip."""
+    settings = fresh(settings)
+    batch = "claims"
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    entry = {"batch": batch, "experiment": "spin", "queued_at": now, "attempts": 0, "git_commit": None}
+    docs = [
+        {"_id": i, "status": "QUEUED", "queue": {**entry, "key": f"k{i}#0", "data_version": None}}
+        for i in range(1, processes * CLAIMS_PER_PROCESS + 1)
+    ]
+    db_of(settings).runs.insert_many(docs)
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    workers = [context.Process(target=_claimer, args=(settings, batch, results)) for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    latencies, writes = [], []
+    for _ in workers:
+        claims, updates = results.get()
+        latencies += claims
+        writes += updates
+    for worker in workers:
+        worker.join()
+    assert len(latencies) == len(docs)
+    return latencies, writes
+
+
+def p99(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=100)[98]
+
+
+def _each(statistic, samples: list[list[float]]) -> list[float]:
+    return [statistic(s) for s in samples]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--cpu-runs", type=int, default=8)
+    parser.add_argument("--cpu-s", type=float, default=1.0)
+    parser.add_argument("--repetitions", type=int, default=5)
+    args = parser.parse_args()
+    reps = range(args.repetitions)
+
+    root = Path(tempfile.mkdtemp(prefix="tunelab-bench-queue-"))
+    server = EmbeddedServer(root / "db", free_port())
+    server.start()
+    try:
+        os.environ.update(
+            TUNELAB_PROJECT_DIR=str(make_project(root)),
+            TUNELAB_STATE_DIR=str(root / "state"),
+            TUNELAB_MONGO_URL=server.url,
+        )
+        settings = load_settings()
+        rows = []
+        for workers in (1, 2, 4):
+            queued = [queue_wall(settings, args.runs, 0.0, workers) for _ in reps]
+            handed = [batch_wall(settings, args.runs, workers) for _ in reps]
+            rows.append((f"{args.runs} trivial runs, queue, {workers} worker(s)", queued, handed, "batch, no queue"))
+        alone = [claim_latencies(settings, 1) for _ in reps]
+        together = [claim_latencies(settings, 4) for _ in reps]
+        rows.append(
+            (
+                "claim, 4 processes: median",
+                [statistics.median(s) for s in together],
+                [statistics.median(s) for s in alone],
+                "1 process",
+            )
+        )
+        rows.append(("claim, 4 processes: p99", [p99(s) for s in together], [p99(s) for s in alone], "1 process"))
+        one = [queue_wall(settings, args.cpu_runs, args.cpu_s, 1) for _ in reps]
+        two = [queue_wall(settings, args.cpu_runs, args.cpu_s, 2) for _ in reps]
+        rows.append((f"{args.cpu_runs} CPU-bound runs ({args.cpu_s} s), 2 workers", two, one, "1 worker"))
+        print_table(f"run queue, median of {args.repetitions} (wall s as ms)", rows)
+        print(
+            f"speed-up with 2 workers: {statistics.median(one) / statistics.median(two):.2f}× on {os.cpu_count()} cores"
+        )
+        for workers, row in zip((1, 2, 4), rows[:3], strict=True):
+            print(
+                f"throughput, {workers} worker(s): {args.runs / statistics.median(row[1]):.1f} runs/s queued, "
+                f"{args.runs / statistics.median(row[2]):.1f} runs/s batch without queue"
+            )
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""The run queue against the real database: enqueue, workers in separate processes, lost workers, other code."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import TEST_PROJECT
+from tests.tracking_tests.test_batch import _configs
+from tunelab.tracking import queue
+
+
+def _start(env, *args, project=TEST_PROJECT, **extra_env):
+    return subprocess.Popen(
+        [sys.executable, "-m", "tunelab", *args],
+        cwd=project,
+        env={**env.env, "TUNELAB_PROJECT_DIR": str(project), **extra_env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def test_two_concurrent_batches_run_each_config_once(test_project_env, tmp_path):
+    configs = _configs(tmp_path, "curve", [{"x": x / 10, "steps": 3, "sleep_s": 0.1} for x in range(4)])
+    batches = [_start(test_project_env, "batch", *configs) for _ in range(2)]
+    for process in batches:
+        _, stderr = process.communicate(timeout=180)
+        assert process.returncode == 0, stderr
+    runs = list(test_project_env.database.runs.find())
+    assert sorted(r["config"]["x"] for r in runs) == [0.0, 0.1, 0.2, 0.3]
+    assert {r["status"] for r in runs} == {"COMPLETED"}
+
+
+def test_nothing_to_do_and_unknown_batch(test_project_env):
+    idle = test_project_env.cli("worker", project=TEST_PROJECT)
+    assert idle.returncode == 0 and idle.stdout.strip() == "queue empty: nothing to run"
+    for args in (
+        ("worker", "--batch", "nope"),
+        ("queue", "list", "--batch", "nope"),
+        ("queue", "cancel", "--batch", "nope"),
+    ):
+        result = test_project_env.cli(*args, project=TEST_PROJECT)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip() == "error: unknown batch id 'nope' (latest: none)"
+
+
+@pytest.mark.slow
+def test_twenty_queued_runs_three_workers_each_run_once(test_project_env, tmp_path):
+    configs = _configs(tmp_path, "curve", [{"x": x / 100, "steps": 3, "sleep_s": 0.15} for x in range(20)])
+    enqueued = test_project_env.cli("batch", *configs, "--enqueue", project=TEST_PROJECT)
+    assert enqueued.returncode == 0, enqueued.stderr
+    runs = test_project_env.database.runs
+    queued = list(runs.find())
+    assert len(queued) == 20 and {r["status"] for r in queued} == {"QUEUED"}
+    first = queued[0]
+    assert first["meta"]["queue_time"] and first["command"] == "run" and first["config"]["steps"] == 3  # Sacred's shape
+    version = queue.code_version(test_project_env.settings)
+    assert first["queue"]["git_commit"] == version.git_commit and len(version.git_commit) == 40
+    assert first["queue"]["experiment"] == "curve" and first["queue"]["config"]["x"] == 0.0
+    batch = first["queue"]["batch"]
+    assert f"batch {batch}" in enqueued.stdout
+
+    workers = [
+        _start(test_project_env, "worker", "--batch", batch, TUNELAB_STATE_DIR=str(tmp_path / f"machine{i}"))
+        for i in range(3)
+    ]
+    for worker in workers:
+        _, stderr = worker.communicate(timeout=300)
+        assert worker.returncode == 0, stderr
+    done = list(runs.find())
+    assert sorted(r["_id"] for r in done) == sorted(r["_id"] for r in queued)  # the queued ids became the runs
+    assert {r["status"] for r in done} == {"COMPLETED"}
+    assert sorted(r["config"]["x"] for r in done) == [x / 100 for x in range(20)]
+    assert all(r["queue"]["attempts"] == 1 and r["result"] == r["config"]["x"] for r in done)
+    assert len({r["queue"]["claim"]["pid"] for r in done}) == 3  # spread over the three workers
+
+    listed = test_project_env.cli("queue", "list", "--batch", batch, project=TEST_PROJECT)
+    assert listed.returncode == 0 and batch in listed.stdout
+    [row] = [line for line in listed.stdout.splitlines() if batch in line]
+    assert [cell.strip() for cell in row.split("│")][2:7] == ["0", "0", "", "20", "0"]
+    idle = test_project_env.cli("worker", "--batch", batch, project=TEST_PROJECT)
+    assert idle.returncode == 0 and f"queue empty: nothing to run in batch {batch}" in idle.stdout
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_worker_requeues_its_run_once_the_heartbeat_expires(test_project_env, tmp_path):
+    settings = {"TUNELAB_QUEUE_EXPIRY_S": "2", "TUNELAB_QUEUE_RETRIES": "1"}
+    configs = _configs(tmp_path, "slow", [{"steps": 40, "sleep_s": 0.1}])
+    assert test_project_env.cli("batch", *configs, "--enqueue", project=TEST_PROJECT).returncode == 0
+    runs = test_project_env.database.runs
+    worker = _start(test_project_env, "worker", **settings)
+    deadline = time.monotonic() + 60
+    while not runs.find_one({"status": "RUNNING", "heartbeat": {"$ne": None}}) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.killpg(worker.pid, signal.SIGKILL)  # the worker and its run die with no goodbye
+    worker.wait()
+    [lost] = list(runs.find())
+    assert lost["status"] == "RUNNING"
+
+    time.sleep(2.5)  # the heartbeat expires
+    retry = _start(test_project_env, "worker", **settings)
+    stdout, stderr = retry.communicate(timeout=120)
+    assert retry.returncode == 0, stderr
+    [run] = list(runs.find())
+    assert run["_id"] == lost["_id"] and run["status"] == "COMPLETED" and run["result"] == 40
+    assert run["queue"]["attempts"] == 2 and "lost worker" in run["queue"]["lost"][0]
+    metric = test_project_env.database.metrics.find_one({"run_id": run["_id"]})
+    assert metric["steps"] == list(range(40))  # the lost attempt's points were dropped
+
+
+def _claimed(database, pid, pid_started, attempts):
+    """A RUNNING queued run claimed by ``pid``, silent for a minute."""
+    stale = queue._now() - queue.dt.timedelta(seconds=60)
+    claim = {"host": queue.socket.gethostname(), "pid": pid, "pid_started": pid_started, "at": stale}
+    entry = {"batch": "b", "key": "k", "info": {}, "attempts": attempts, "claim": claim}
+    return database.runs.insert_one({"status": "RUNNING", "heartbeat": stale, "queue": entry}).inserted_id
+
+
+def test_a_lost_run_past_its_retries_fails_and_a_live_one_is_left_alone(test_project_env):
+    database = test_project_env.database
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    lost = _claimed(database, dead.pid, time.time() - 5, attempts=2)
+    me = queue.psutil.Process()
+    alive = _claimed(database, me.pid, me.create_time(), attempts=1)
+    assert queue.release_lost_claims(database, expiry_s=5, retries=1) == ([], [lost])
+    failed = database.runs.find_one({"_id": lost})
+    assert failed["status"] == "FAILED" and failed["fail_trace"][0].startswith("lost worker:")
+    assert database.runs.find_one({"_id": alive})["status"] == "RUNNING"  # its process lives: never run twice
+
+
+@pytest.mark.slow
+def test_a_worker_on_another_commit_refuses_the_run(test_project_env, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(TEST_PROJECT, project)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(project)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "one"], check=True)
+    assert test_project_env.cli("batch", "configs/slow.json", "--enqueue", project=project).returncode == 0
+    (project / "experiments" / "slow.py").write_text((project / "experiments" / "slow.py").read_text() + "\n")
+    subprocess.run([*git, "commit", "-qam", "two"], check=True)
+
+    refused = test_project_env.cli("worker", project=project)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().startswith("refused 1 queued run(s) enqueued at commit ")
+    assert "--any-commit" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert test_project_env.database.runs.find_one()["status"] == "QUEUED"
+    anyway = test_project_env.cli("worker", "--any-commit", project=project)
+    assert anyway.returncode == 0, anyway.stderr
+    assert test_project_env.database.runs.find_one()["status"] == "COMPLETED"
