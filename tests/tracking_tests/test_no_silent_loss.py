@@ -136,9 +136,10 @@ def test_a_batch_worker_killed_by_sigkill_fails_its_run_without_a_traceback(test
         text=True,
     )
     runs = test_project_env.database.runs
-    assert wait_until(lambda: runs.find_one({"status": "RUNNING"}) is not None, 60)
+    started = {"status": "RUNNING", "host.pid": {"$exists": True}}  # claimed from the queue, and Sacred started it
+    assert wait_until(lambda: runs.find_one(started) is not None, 60)
     time.sleep(0.5)
-    os.kill(runs.find_one({"status": "RUNNING"})["host"]["pid"], signal.SIGKILL)  # as the OOM killer does
+    os.kill(runs.find_one(started)["host"]["pid"], signal.SIGKILL)  # as the OOM killer does
     _, stderr = batch.communicate(timeout=60)
     assert batch.returncode == 1 and "Traceback" not in stderr
     (run,) = runs.find()
