@@ -7,6 +7,7 @@ import subprocess
 
 import bson
 import gridfs
+import pymongo
 import pytest
 
 from tests.conftest import TEST_PROJECT
@@ -144,3 +145,39 @@ def test_a_batch_worker_killed_by_sigkill_fails_its_run_without_a_traceback(test
     assert batch.returncode == 1 and "Traceback" not in stderr
     (run,) = runs.find()
     assert run["status"] == "FAILED" and "is gone" in run["fail_trace"][0]
+
+
+@pytest.mark.slow
+def test_a_run_outlives_its_database_going_away_for_longer_than_pymongo_waits(test_project_env, tmp_path):
+    """Sacred drops an observer after its first exception: none may escape tunelab's for a database outage."""
+    import sys
+    import time
+
+    from tests.conftest import free_port
+    from tunelab.db import EmbeddedServer
+    from tunelab.processes import wait_until
+
+    server = EmbeddedServer(tmp_path / "mongo", free_port())
+    server.start()
+    try:
+        env = {**test_project_env.env, "TUNELAB_MONGO_URL": server.url, "TUNELAB_PROJECT_DIR": str(TEST_PROJECT)}
+        command = ["run", "slow", "--set", "steps=40", "--set", "sleep_s=0.5"]
+        run = subprocess.Popen(
+            [sys.executable, "-m", "tunelab", *command], cwd=TEST_PROJECT, env=env, stderr=subprocess.PIPE, text=True
+        )
+        runs = pymongo.MongoClient(server.url)[test_project_env.settings.db_name].runs
+        assert wait_until(lambda: runs.find_one({"heartbeat": {"$ne": None}}) is not None, 60)
+        server.stop()
+        time.sleep(8)  # longer than the client's 5 s server selection timeout
+        server.start()
+        _, stderr = run.communicate(timeout=120)
+        assert run.returncode == 0, stderr
+        assert "retried at the next heartbeat" in stderr  # the outage hit the run
+        (stored,) = runs.find()
+        assert stored["status"] == "COMPLETED", stored.get("fail_trace")
+        assert stored["info"]["summary"]["value"]["steps"] == 40
+        (metric,) = runs.database.metrics.find({"run_id": stored["_id"]})
+        assert metric["steps"] == list(range(40))
+        assert stored["captured_out"].count("done") == 40
+    finally:
+        server.stop()

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-import gridfs
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
-from tests.conftest import TEST_PROJECT
+import gridfs
+import pytest
+
+from tests.conftest import TEST_PROJECT, TunelabEnv
 
 
 def test_offline_run_then_sync_round_trip(tunelab_env):
@@ -31,15 +41,76 @@ def test_offline_run_then_sync_round_trip(tunelab_env):
     assert tunelab_env.database.runs.count_documents({}) == 1
 
 
-def test_sync_replaces_a_broken_off_upload(test_project_env):
-    assert test_project_env.cli("run", "slow", "--offline", project=TEST_PROJECT).returncode == 0
+def _offline_runs(env: TunelabEnv, count: int) -> list[Path]:
+    """``count`` finished offline runs of ``slow``: one recorded, the others its copies under new uids."""
+    assert env.cli("run", "slow", "--offline", project=TEST_PROJECT).returncode == 0
+    (first,) = (p for p in env.settings.offline_dir.iterdir() if p.name != "_sources")
+    runs = [first]
+    for number in range(2, count + 1):
+        copy = shutil.copytree(first, first.parent / str(number))
+        info = json.loads((copy / "info.json").read_text())
+        (copy / "info.json").write_text(json.dumps({**info, "uid": f"{info['uid']}-{number}"}))
+        runs.append(copy)
+    return runs
+
+
+def _sync(env: TunelabEnv) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tunelab", "sync"],
+        cwd=TEST_PROJECT,
+        env={**env.env, "TUNELAB_PROJECT_DIR": str(TEST_PROJECT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def test_sync_again_after_the_marker_is_lost_uploads_nothing(test_project_env):
+    _offline_runs(test_project_env, 1)
     assert test_project_env.cli("sync", project=TEST_PROJECT).returncode == 0
-    database = test_project_env.database
-    # Simulate an upload that broke off before it was marked: drop the marker.
     (marker,) = test_project_env.settings.offline_dir.glob("*/.synced")
     marker.unlink()
-    assert test_project_env.cli("sync", project=TEST_PROJECT).returncode == 0
-    assert database.runs.count_documents({}) == 1
+    again = test_project_env.cli("sync", project=TEST_PROJECT)
+    assert "0 uploaded, 1 already synced" in again.stdout, again.stdout + again.stderr
+    assert test_project_env.database.runs.count_documents({}) == 1
+    assert test_project_env.database.metrics.count_documents({}) == 1
+
+
+@pytest.mark.slow
+def test_two_syncs_at_once_upload_each_run_once(test_project_env):
+    runs = _offline_runs(test_project_env, 8)
+    syncs = [_sync(test_project_env), _sync(test_project_env)]
+    outputs = [sync.communicate(timeout=120) for sync in syncs]
+    assert [sync.returncode for sync in syncs] == [0, 0], outputs
+    uids = [run["info"]["uid"] for run in test_project_env.database.runs.find()]
+    assert sorted(uids) == sorted(json.loads((run / "info.json").read_text())["uid"] for run in runs)
+    assert test_project_env.database.metrics.count_documents({}) == len(runs)
+    assert sum(int(out.splitlines()[-1].split()[0]) for out, _ in outputs) == len(runs)  # "N uploaded, ..."
+
+
+@pytest.mark.slow
+def test_a_sync_killed_mid_upload_then_run_again_leaves_one_complete_run(test_project_env):
+    (run_dir,) = _offline_runs(test_project_env, 1)
+    run = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "big.bin").write_bytes(os.urandom(64 * 2**20))  # an artifact that takes a while to upload
+    (run_dir / "run.json").write_text(json.dumps({**run, "artifacts": [*run["artifacts"], "big.bin"]}))
+    database = test_project_env.database
+    sync = _sync(test_project_env)
+    while database.runs.count_documents({}) == 0:
+        assert sync.poll() is None, sync.communicate()
+        time.sleep(0.05)
+    os.killpg(sync.pid, signal.SIGKILL)
+    sync.wait()
+    assert database["tunelab.sync_claims"].find_one()["state"] == "uploading"  # it broke off mid-upload
+
+    again = test_project_env.cli("sync", project=TEST_PROJECT)
+    assert "1 uploaded" in again.stdout, again.stdout + again.stderr
+    (uploaded,) = database.runs.find()
+    assert uploaded["status"] == "COMPLETED"
+    (artifact,) = (a for a in uploaded["artifacts"] if a["name"] == "big.bin")
+    assert gridfs.GridFS(database).get(artifact["file_id"]).read() == (run_dir / "big.bin").read_bytes()
+    assert database["fs.files"].count_documents({"filename": {"$regex": "big.bin$"}}) == 1
     assert database.metrics.count_documents({}) == 1
 
 

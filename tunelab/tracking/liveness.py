@@ -64,7 +64,7 @@ def dead_runs(runs: Collection, silent_for_s: float = SILENT_S, query: Mapping |
         last = run.get("heartbeat") or run["start_time"]
         silence = (now - last).total_seconds()
         if host.get("hostname") == here and "pid" in host:
-            if _alive(host["pid"], run["start_time"]):
+            if alive(host["pid"], run["start_time"]):
                 continue
             dead[run["_id"]] = f"process {host['pid']} on {here} is gone; last heartbeat {silence:.0f} s ago"
         elif silence > max(silent_for_s, REMOTE_SILENT_S):
@@ -127,7 +127,7 @@ def recover_failed_saves(database: Database, failure_dir: Path) -> tuple[list[An
     return landed, failed
 
 
-def _alive(pid: int, started: dt.datetime) -> bool:
+def alive(pid: int, started: dt.datetime) -> bool:
     """Whether ``pid`` is still the process that started at ``started`` (naive UTC): pids get reused."""
     try:
         created = dt.datetime.fromtimestamp(psutil.Process(pid).create_time(), dt.UTC).replace(tzinfo=None)
