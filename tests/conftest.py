@@ -72,6 +72,18 @@ class TunelabEnv:
             timeout=timeout,
         )
 
+    def popen(self, *args: str, project: Path = REPO) -> subprocess.Popen:
+        """``tunelab ARGS`` started in its own process group (for ``os.killpg``), its output piped."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "tunelab", *args],
+            cwd=project,
+            env={**self.env, "TUNELAB_PROJECT_DIR": str(project)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+
     def python_command(self) -> list[str]:
         return [sys.executable]
 

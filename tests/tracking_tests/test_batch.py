@@ -46,15 +46,7 @@ def test_a_failing_run_does_not_stop_the_batch(test_project_env, tmp_path):
 
 def test_ctrl_c_marks_running_runs_interrupted(test_project_env, tmp_path):
     configs = _configs(tmp_path, "slow", [{"steps": 600, "sleep_s": 0.05}] * 3)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tunelab", "batch", *configs, "--workers", "2"],
-        cwd=TEST_PROJECT,
-        env={**test_project_env.env, "TUNELAB_PROJECT_DIR": str(TEST_PROJECT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    process = test_project_env.popen("batch", *map(str, configs), "--workers", "2", project=TEST_PROJECT)
     runs = test_project_env.database.runs
     deadline = time.monotonic() + 60
     started = {"status": "RUNNING", "start_time": {"$ne": None}}  # claimed, and Sacred started it

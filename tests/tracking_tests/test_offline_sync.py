@@ -6,8 +6,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -54,18 +52,6 @@ def _offline_runs(env: TunelabEnv, count: int) -> list[Path]:
     return runs
 
 
-def _sync(env: TunelabEnv) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tunelab", "sync"],
-        cwd=TEST_PROJECT,
-        env={**env.env, "TUNELAB_PROJECT_DIR": str(TEST_PROJECT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-
-
 def test_sync_again_after_the_marker_is_lost_uploads_nothing(test_project_env):
     _offline_runs(test_project_env, 1)
     assert test_project_env.cli("sync", project=TEST_PROJECT).returncode == 0
@@ -80,7 +66,7 @@ def test_sync_again_after_the_marker_is_lost_uploads_nothing(test_project_env):
 @pytest.mark.slow
 def test_two_syncs_at_once_upload_each_run_once(test_project_env):
     runs = _offline_runs(test_project_env, 8)
-    syncs = [_sync(test_project_env), _sync(test_project_env)]
+    syncs = [test_project_env.popen("sync", project=TEST_PROJECT), test_project_env.popen("sync", project=TEST_PROJECT)]
     outputs = [sync.communicate(timeout=120) for sync in syncs]
     assert [sync.returncode for sync in syncs] == [0, 0], outputs
     uids = [run["info"]["uid"] for run in test_project_env.database.runs.find()]
@@ -96,7 +82,7 @@ def test_a_sync_killed_mid_upload_then_run_again_leaves_one_complete_run(test_pr
     (run_dir / "big.bin").write_bytes(os.urandom(64 * 2**20))  # an artifact that takes a while to upload
     (run_dir / "run.json").write_text(json.dumps({**run, "artifacts": [*run["artifacts"], "big.bin"]}))
     database = test_project_env.database
-    sync = _sync(test_project_env)
+    sync = test_project_env.popen("sync", project=TEST_PROJECT)
     while database.runs.count_documents({}) == 0:
         assert sync.poll() is None, sync.communicate()
         time.sleep(0.05)

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import optuna
@@ -20,15 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 def start_tune(env, spec_path, *args) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tunelab", "tune", str(spec_path), *args],
-        cwd=TEST_PROJECT,
-        env={**env.env, "TUNELAB_PROJECT_DIR": str(TEST_PROJECT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    return env.popen("tune", str(spec_path), *args, project=TEST_PROJECT)
 
 
 def finish(process: subprocess.Popen, timeout: float = 180) -> None:
