@@ -157,3 +157,13 @@ def test_a_worker_on_another_commit_refuses_the_run(test_project_env, tmp_path):
     anyway = test_project_env.cli("worker", "--any-commit", project=project)
     assert anyway.returncode == 0, anyway.stderr
     assert test_project_env.database.runs.find_one()["status"] == "COMPLETED"
+
+
+def test_a_queued_run_that_cannot_start_here_fails_once(test_project_env):
+    assert test_project_env.cli("batch", "configs/curve.json", "--enqueue", project=TEST_PROJECT).returncode == 0
+    runs = test_project_env.database.runs
+    runs.update_one({}, {"$set": {"queue.config.x": 5.0}})  # as if this checkout's schema had changed
+    result = test_project_env.cli("worker", project=TEST_PROJECT)
+    assert result.returncode == 1 and "FAILED" in result.stdout
+    [run] = list(runs.find())
+    assert run["status"] == "FAILED" and "x" in run["fail_trace"][0] and run["queue"]["attempts"] == 1

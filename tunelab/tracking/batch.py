@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 
 from pymongo.database import Database
 
@@ -202,16 +203,26 @@ def _claim_and_run(settings: Settings, selector: queue.Selector, keep_waiting: b
             queue.release_lost_claims(database, settings.queue_expiry_s, settings.queue_retries)
             claimed = queue.claim(database, selector, version)
         if claimed is not None:
-            try:
-                with worker_process.run_in_progress():
-                    if not worker_process.interrupted():
-                        return queue.run_claimed(settings, claimed)
-            except KeyboardInterrupt:  # before Sacred started the run
-                pass
-            finally:
-                queue.unclaim_unstarted(database, claimed)
-            return None
+            return _run_claimed(settings, database, claimed)
         if not keep_waiting:
             return None
         time.sleep(POLL_S)
     return None
+
+
+def _run_claimed(settings: Settings, database: Database, claimed: dict) -> RunOutcome | None:
+    """Run a claimed run; one that Sacred never started goes back to the queue, or FAILED if it cannot start."""
+    outcome = None
+    try:
+        with worker_process.run_in_progress():
+            if not worker_process.interrupted():
+                outcome = queue.run_claimed(settings, claimed)
+    except KeyboardInterrupt:  # before Sacred started the run
+        pass
+    finally:
+        if outcome is None or outcome.run_id is None:
+            failure = outcome.error if outcome is not None and outcome.status == "FAILED" else None
+            queue.give_back_unstarted(database, claimed, failure)
+    if outcome is not None and outcome.run_id is None:
+        return replace(outcome, run_id=claimed["_id"]) if outcome.status == "FAILED" else None
+    return outcome

@@ -202,15 +202,19 @@ def run_claimed(settings: Settings, doc: Mapping[str, Any]) -> RunOutcome:
     return execute(settings, request, queued_run=doc)
 
 
-def unclaim_unstarted(database: Database, doc: Mapping[str, Any]) -> bool:
-    """Put a claimed run back in the queue if Sacred never started it (Ctrl-C came first); True if it was."""
-    still_claimed = {"_id": doc["_id"], "status": "RUNNING", "queue.claim": doc["queue"]["claim"], "start_time": None}
-    back = {
-        "$set": {"status": "QUEUED"},
-        "$unset": {"heartbeat": "", "queue.claim": ""},
-        "$inc": {"queue.attempts": -1},
-    }
-    return database["runs"].update_one(still_claimed, back).modified_count == 1
+def give_back_unstarted(database: Database, doc: Mapping[str, Any], failure: str | None = None) -> None:
+    """For a claimed run Sacred never started: back to QUEUED (Ctrl-C came first), or FAILED with
+    ``failure`` (its config or experiment cannot run here). Does nothing once the run has started."""
+    unstarted = {"_id": doc["_id"], "status": "RUNNING", "queue.claim": doc["queue"]["claim"], "start_time": None}
+    if failure is None:
+        update = {
+            "$set": {"status": "QUEUED"},
+            "$unset": {"heartbeat": "", "queue.claim": ""},
+            "$inc": {"queue.attempts": -1},
+        }
+    else:
+        update = {"$set": {"status": "FAILED", "stop_time": _now(), "fail_trace": [failure]}}
+    database["runs"].update_one(unstarted, update)
 
 
 def refused(database: Database, selector: Selector, version: CodeVersion) -> str | None:
