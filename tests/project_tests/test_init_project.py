@@ -52,6 +52,8 @@ def test_a_project_from_the_wheel_runs_on_its_own_data(wheel_site, tunelab_env, 
     tunelab = [sys.executable, "-P", "-m", "tunelab"]
     run(env, tmp_path, *tunelab, "init", str(project))
     assert "analytics = false" in (project / ".dvc" / "config").read_text()
+    dag_file = "dags/tunelab_pipeline.py"  # the Airflow DAG, building the project's pipeline
+    assert (project / dag_file).read_text() == (REPO / dag_file).read_text()
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("")
     assert "not an empty directory" in run(env, tmp_path, *tunelab, "init", str(tmp_path / "full"), code=2)

@@ -125,5 +125,5 @@ def test_the_dag_refuses_to_load_when_dvc_yaml_has_other_stages(project_clone):
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == (
         f"tunelab.errors.TunelabError: {dvc_yaml}: stages stack differ from the tasks of "
-        f"dags/tunelab_pipeline.py; update both"
+        "tunelab.pipeline.airflow_dag; update both"
     )

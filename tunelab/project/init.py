@@ -2,7 +2,7 @@
 
 The scaffold (``tunelab/project/scaffold``) holds ``tunelab.toml``,
 ``experiments/`` (one example), ``configs/`` (with ``search/`` and
-``ensemble/``), ``dvc.yaml``, ``params.yaml`` and ``.gitignore``.
+``ensemble/``), ``dvc.yaml``, ``params.yaml``, ``dags/`` (the Airflow DAG) and ``.gitignore``.
 """
 
 from __future__ import annotations
