@@ -74,8 +74,8 @@ class TuneParams(Strict):
 
 
 class StackParams(Strict):
-    meta: Literal[NAMED_LEARNERS] = Field(description="a regressor (ridge, …) for a regression data set")
-    scorer: Literal[SCORERS] = Field(default="accuracy", description="r2, rmse or mae for a regression data set")
+    meta: Literal[NAMED_LEARNERS] | None = Field(default=None, description="null: the data set's task's")
+    scorer: Literal[SCORERS] | None = Field(default=None, description="null: the data set's task's")
     folds: int = Field(default=5, ge=2)
     test_size: float = Field(default=0.3, gt=0, lt=1)
     seed: int = 42
@@ -213,14 +213,15 @@ def stack(settings: Settings, params: PipelineParams) -> dict[str, Any]:
     with training_data(settings) as on_train:
         outcome = run_stack(on_train, spec, f"{PARAMS_FILE}: stack")
     _check_completed(outcome, "stack")
-    info = db.connect(settings)["runs"].find_one({"_id": outcome.run_id}, {"info": 1})["info"]
+    run = db.connect(settings)["runs"].find_one({"_id": outcome.run_id}, {"info": 1, "config.scorer": 1})
+    held_out = run["info"]["held_out"]
     record = {
         "run_id": outcome.run_id,
         "artifact": "ensemble.joblib",
-        "verdict": info["verdict"],
-        "held_out": info["held_out"],
-        "beats_best_single": SCORES[params.stack.scorer].better(
-            info["held_out"]["ensemble"], info["held_out"]["base"][info["held_out"]["best_single"]]
+        "verdict": run["info"]["verdict"],
+        "held_out": held_out,
+        "beats_best_single": SCORES[run["config"]["scorer"]].better(
+            held_out["ensemble"], held_out["base"][held_out["best_single"]]
         ),
     }
     _save_model(settings, MODELS_DIR / "stack", record)
