@@ -25,6 +25,7 @@ import numpy as np
 from pydantic import Field
 
 from tunelab import db
+from tunelab.dashboards.runs import best_first
 from tunelab.data.datasets import load_dataset, split_columns
 from tunelab.data.declarations import declaration
 from tunelab.data.tables import read_table, write_table
@@ -339,10 +340,11 @@ def _write_candidates(
     directory = settings.project_dir / MODELS_DIR / stage
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
-    runs = db.connect(settings)["runs"].find(
-        {"_id": {"$in": run_ids}}, {"experiment.name": 1, "result": 1, "info.dataset": 1}
-    )
-    candidates = [
+    fields = {"experiment.name": 1, "result": 1, "info.dataset": 1, "info.result_direction": 1}
+    runs = sorted(db.connect(settings)["runs"].find({"_id": {"$in": run_ids}}, fields), key=lambda r: r["_id"])
+    # a tune stage's runs come ranked by their study (in its direction); train runs by result, in its direction
+    runs = sorted(runs, key=lambda r: run_ids.index(r["_id"])) if stage == "tune" else best_first(runs)
+    ranked = [
         {
             "run_id": r["_id"],
             "experiment": r["experiment"]["name"],
@@ -351,9 +353,6 @@ def _write_candidates(
         }
         for r in runs
     ]
-    # a tune stage's runs come ranked by their study (in its direction); a train run's result is higher-is-better
-    order = {run_id: i for i, run_id in enumerate(run_ids)}
-    ranked = sorted(candidates, key=lambda c: (order[c["run_id"]] if stage == "tune" else -c["result"], c["run_id"]))
     record: dict[str, Any] = {"stage": stage, "candidates": ranked}
     if skipped:
         record["skipped"] = skipped
