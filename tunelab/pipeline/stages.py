@@ -271,8 +271,12 @@ def transform(settings: Settings, params: PipelineParams) -> Path:
     """Predict every row of ``transform.input`` with the selected model; writes ``predictions/batch.csv``."""
     source = settings.project_dir / (params.transform.input or BATCH_DIR / f"{params.prepare.dataset}.csv")
     try:
-        X = np.loadtxt(source, delimiter=",", skiprows=1, ndmin=2)
-    except (OSError, ValueError) as exc:
+        frame = read_table(source)
+    except TunelabError as exc:
+        raise TunelabError(f"{PARAMS_FILE}: key 'transform.input': {exc}") from None
+    try:
+        X = frame.to_numpy(dtype=np.float64)  # numbers and booleans, as a data set's features
+    except ValueError as exc:
         raise TunelabError(f"{PARAMS_FILE}: key 'transform.input': {source}: {exc}") from None
     model = load_model(settings.project_dir / MODELS_DIR / "selected")
     expected = getattr(model, "n_features_in_", X.shape[1])
