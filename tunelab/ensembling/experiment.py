@@ -1,5 +1,5 @@
-"""The body of a project's ``stack`` experiment (``experiments/stack.py``, which ``tunelab stack`` and the
-pipeline's stack stage run): one function, so every project stacks the same way.
+"""A project's ``stack`` experiment: ``experiments/stack.py`` (which ``tunelab stack`` and the pipeline's stack
+stage run) is ``ex = stack_experiment()``, so every project stacks the same way.
 
 A run records the source run ids, mlens's per-layer table, the held-out scores
 of every base learner and of the ensemble, the verdict, the meta learner, the
@@ -28,6 +28,18 @@ class StackConfig(EnsembleSpec):
 
     source_runs: list[int] = Field(min_length=1)
     select_meta: bool
+
+
+def stack_experiment() -> TrackedExperiment:
+    """The ``stack`` experiment of the calling file: its defaults are ``configs/stack.json`` beside that file's
+    ``experiments/`` folder, and its runs fit :func:`fit_recorded_stack`."""
+    ex = TrackedExperiment("stack", StackConfig, stacklevel=2)
+
+    @ex.main
+    def run(_config, select_meta, seed):
+        return fit_recorded_stack(ex, _config, select_meta, seed)
+
+    return ex
 
 
 def fit_recorded_stack(ex: TrackedExperiment, config: Any, select_meta: bool, seed: int) -> float:
