@@ -43,13 +43,14 @@ def stack_experiment() -> TrackedExperiment:
 
 
 def fit_recorded_stack(ex: TrackedExperiment, config: Any, select_meta: bool, seed: int) -> float:
-    """Fit the stack ``config`` (a :class:`StackConfig`, meta and scorer set) describes, as the current run of
-    ``ex``; returns the ensemble's held-out score."""
+    """Fit the stack ``config`` (a :class:`StackConfig`; without meta or scorer, the data set's task's) describes,
+    as the current run of ``ex``; returns the ensemble's held-out score."""
     config = json.loads(json.dumps(config))  # Sacred's read-only containers, as plain JSON
     spec = EnsembleSpec.model_validate({key: config[key] for key in EnsembleSpec.model_fields})
     settings = load_settings()
     sources = run_sources(settings, config["source_runs"])
     data = ex.load_data(sources[0].dataset)
+    spec = spec.for_task(data.task, "config")
     stratify = data.y if data.task == "classification" else None
     X_train, X_test, y_train, y_test = train_test_split(
         data.X, data.y, test_size=spec.test_size, random_state=seed, stratify=stratify
