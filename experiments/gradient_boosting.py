@@ -1,11 +1,11 @@
 """Gradient boosting on the breast-cancer data set; logs loss and test accuracy at every stage."""
 
-from _common import split
 from pydantic import Field
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.metrics import accuracy_score
 
 from tunelab.tracking import ExperimentConfig, TrackedExperiment
+from tunelab.tracking.estimators import split
 
 
 class Config(ExperimentConfig):

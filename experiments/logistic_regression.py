@@ -1,12 +1,12 @@
 """L2-regularised logistic regression on the standardised breast-cancer data set."""
 
-from _common import fit_and_score
 from pydantic import Field
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from tunelab.tracking import ExperimentConfig, TrackedExperiment
+from tunelab.tracking.estimators import fit_and_score
 
 
 class Config(ExperimentConfig):

@@ -10,10 +10,10 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-from _common import split  # noqa: E402
 from pydantic import Field  # noqa: E402
 
 from tunelab.tracking import ExperimentConfig, TrackedExperiment  # noqa: E402
+from tunelab.tracking.estimators import split  # noqa: E402
 
 NUM_CLASSES = 10
 

@@ -1,15 +1,16 @@
-"""A random forest on the breast-cancer data set."""
+"""A random forest: a classifier or a regressor, as the data set's task says."""
 
 from typing import Literal
 
-from _common import fit_and_score
 from pydantic import Field
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 from tunelab.tracking import ExperimentConfig, TrackedExperiment
+from tunelab.tracking.estimators import fit_and_score, task_of
 
 
 class Config(ExperimentConfig):
+    dataset: str = Field(description="a data set declared in tunelab.toml")
     n_estimators: int = Field(ge=1)
     max_depth: int | None = Field(ge=1)
     min_samples_leaf: int = Field(ge=1)
@@ -20,9 +21,10 @@ class Config(ExperimentConfig):
 ex = TrackedExperiment("random_forest", Config)
 
 
-def make_estimator(n_estimators, max_depth, min_samples_leaf, max_features, seed, **_):
+def make_estimator(dataset, n_estimators, max_depth, min_samples_leaf, max_features, seed, **_):
     """The unfitted model a run with this config trains (``tunelab stack`` rebuilds learners with it)."""
-    return RandomForestClassifier(
+    forest = RandomForestClassifier if task_of(dataset) == "classification" else RandomForestRegressor
+    return forest(
         n_estimators=n_estimators,
         max_depth=max_depth,
         min_samples_leaf=min_samples_leaf,
@@ -33,8 +35,9 @@ def make_estimator(n_estimators, max_depth, min_samples_leaf, max_features, seed
 
 
 @ex.main
-def run(_config, test_size, seed):
-    return fit_and_score(ex, make_estimator(**_config), ex.load_data("breast_cancer"), test_size, seed)
+def run(_config, dataset, test_size, seed):
+    """Returns the test accuracy (classification) or r2 (regression)."""
+    return fit_and_score(ex, make_estimator(**_config), ex.load_data(dataset), test_size, seed)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
 """Regression: ridge regression on scikit-learn's diabetes data (disease progression after one year)."""
 
-from _common import fit_and_score
 from pydantic import Field
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from tunelab.tracking import ExperimentConfig, TrackedExperiment
+from tunelab.tracking.estimators import fit_and_score
 
 
 class Config(ExperimentConfig):

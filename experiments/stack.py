@@ -1,73 +1,12 @@
-"""Stacks learners rebuilt from earlier runs with mlens; `tunelab stack configs/ensemble/X.json` runs it.
+"""Stacks learners rebuilt from earlier runs with mlens: `tunelab stack configs/ensemble/X.json` runs it.
 
-The config is an ensemble spec (see ``tunelab/ensembling/spec.py``) plus
-``source_runs``, the runs the CLI picked. The run records the source run ids,
-mlens's per-layer table, the held-out scores of every base learner and of the
-ensemble, the verdict, and the fitted ensemble as an artifact.
+The config is an ensemble spec (``tunelab/ensembling/spec.py``) plus the runs the CLI picked; what a run
+records: ``tunelab/ensembling/experiment.py``.
 """
 
-import json
+from tunelab.ensembling.experiment import stack_experiment
 
-from pydantic import Field
-from sklearn.model_selection import train_test_split
-
-from tunelab.ensembling import stacking
-from tunelab.ensembling.sources import SourceRun, rebuild, run_sources
-from tunelab.ensembling.spec import EnsembleSpec
-from tunelab.settings import load_settings
-from tunelab.tracking import TrackedExperiment
-
-
-class Config(EnsembleSpec):
-    source_runs: list[int] = Field(min_length=1)
-    select_meta: bool
-
-
-ex = TrackedExperiment("stack", Config)
-
-
-@ex.main
-def run(_config, select_meta, seed):
-    config = json.loads(json.dumps(_config))  # Sacred's read-only containers, as plain JSON
-    spec = EnsembleSpec.model_validate({key: config[key] for key in EnsembleSpec.model_fields})
-    settings = load_settings()
-    sources: list[SourceRun] = run_sources(settings, config["source_runs"])
-    data = ex.load_data(sources[0].dataset)
-    stratify = data.y if data.task == "classification" else None
-    X_train, X_test, y_train, y_test = train_test_split(
-        data.X, data.y, test_size=spec.test_size, random_state=seed, stratify=stratify
-    )
-    base = [(source.name, rebuild(settings, source)) for source in sources]
-    meta = spec.metas[0]
-    if select_meta:
-        meta, table = select_meta_learner(spec, base, X_train, y_train)
-        ex.info["meta_selection"] = table
-    result = stacking.fit_stack(spec, base, meta, X_train, X_test, y_train, y_test)
-    best_name, best_score = result.best_single
-    ex.info.update(
-        source_runs=config["source_runs"],
-        ensemble_data=result.layer_table,
-        held_out={"base": result.base_scores, "ensemble": result.ensemble_score, "best_single": best_name},
-        verdict="ensemble beats the best single learner"
-        if result.beats_best_single
-        else "ensemble does not beat the best single learner",
-        meta_learner=meta,
-    )
-    ex.log_scalar("ensemble_held_out", result.ensemble_score)
-    ex.log_scalar("best_single_held_out", best_score)
-    ex.log_scalar("fit_seconds", result.fit_seconds)
-    ex.save_model(result.ensemble, "ensemble.joblib")
-    return result.ensemble_score
-
-
-def select_meta_learner(spec, base, X_train, y_train):
-    winner, results = stacking.select_meta(spec, base, X_train, y_train)
-    table = {
-        str(name): {k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in row.items()}
-        for name, row in results.iterrows()
-    }
-    return winner, table
-
+ex = stack_experiment()
 
 if __name__ == "__main__":
     ex.run_commandline()

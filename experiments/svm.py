@@ -1,15 +1,16 @@
-"""The classic Sacred example: a support vector classifier on the breast-cancer data set."""
+"""The classic Sacred example: a support vector machine (a classifier or a regressor, as the data set's task says)."""
 
 from typing import Literal
 
-from _common import fit_and_score
 from pydantic import Field
 from sklearn import svm
 
 from tunelab.tracking import ExperimentConfig, TrackedExperiment
+from tunelab.tracking.estimators import fit_and_score, task_of
 
 
 class Config(ExperimentConfig):
+    dataset: str = Field(description="a data set declared in tunelab.toml")
     C: float = Field(gt=0)
     gamma: float | Literal["scale", "auto"]
     kernel: Literal["linear", "poly", "rbf", "sigmoid"]
@@ -19,14 +20,16 @@ class Config(ExperimentConfig):
 ex = TrackedExperiment("svm", Config)
 
 
-def make_estimator(C, gamma, kernel, **_):
+def make_estimator(dataset, C, gamma, kernel, **_):
     """The unfitted model a run with this config trains (``tunelab stack`` rebuilds learners with it)."""
-    return svm.SVC(C=C, gamma=gamma, kernel=kernel)
+    machine = svm.SVC if task_of(dataset) == "classification" else svm.SVR
+    return machine(C=C, gamma=gamma, kernel=kernel)
 
 
 @ex.main
-def run(_config, test_size, seed):
-    return fit_and_score(ex, make_estimator(**_config), ex.load_data("breast_cancer"), test_size, seed)
+def run(_config, dataset, test_size, seed):
+    """Returns the test accuracy (classification) or r2 (regression)."""
+    return fit_and_score(ex, make_estimator(**_config), ex.load_data(dataset), test_size, seed)
 
 
 if __name__ == "__main__":

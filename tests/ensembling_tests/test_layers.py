@@ -10,6 +10,7 @@ from sklearn.model_selection import train_test_split
 
 from tunelab.ensembling.spec import EnsembleSpec
 from tunelab.ensembling.stacking import fit_stack
+from tunelab.errors import TunelabError
 
 
 @pytest.mark.parametrize(
@@ -25,6 +26,7 @@ def test_layer_types(layers):
     X, y = make_moons(n_samples=1500, noise=0.4, random_state=0)
     split = train_test_split(X, y, test_size=0.3, random_state=0)
     spec = EnsembleSpec.model_validate({"base_learners": [{"runs": [1]}], "layers": layers, "n_jobs": 1})
+    spec = spec.for_task("classification", "spec")  # logistic regression and accuracy
     base = [("rf", RandomForestClassifier(n_estimators=20, random_state=0)), ("lr", LogisticRegression())]
     result = fit_stack(spec, base, "logistic_regression", *split)
     assert result.ensemble_score > 0.75
@@ -41,3 +43,16 @@ def test_shipped_ensemble_specs_are_valid():
     assert paths, "no ensemble specs found"
     for path in paths:
         assert load_ensemble_spec(path).base_learners
+
+
+def test_meta_and_scorer_default_to_the_task_and_must_suit_it():
+    spec = EnsembleSpec.model_validate({"base_learners": [{"runs": [1]}]})
+    assert (spec.meta, spec.scorer) == (None, None)
+    regression = spec.for_task("regression", "spec")
+    assert (regression.meta, regression.scorer) == ("ridge", "r2")
+    explicit = spec.model_copy(update={"meta": ["linear_regression", "ridge"], "scorer": "rmse"})
+    assert explicit.for_task("regression", "spec").scorer == "rmse"
+    with pytest.raises(TunelabError, match=r"^my\.json: key 'meta': 'logistic_regression' is not a regression learner"):
+        spec.model_copy(update={"meta": "logistic_regression"}).for_task("regression", "my.json")
+    with pytest.raises(TunelabError, match=r"^my\.json: key 'scorer': 'r2' is not a classification score"):
+        spec.model_copy(update={"scorer": "r2"}).for_task("classification", "my.json")

@@ -63,9 +63,8 @@ def test_a_project_from_the_wheel_runs_on_its_own_data(wheel_site, tunelab_env, 
     pd.DataFrame({"u": X[:, 0], "v": X[:, 1], "w": X[:, 2], "price": X @ [3.0, -2.0, 0.5] + 0.1}).to_csv(
         project / "data" / "raw" / "houses.csv", index=False
     )
-    pd.DataFrame({"u": X[:, 0], "v": X[:, 1], "label": np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")}).to_parquet(
-        project / "data" / "raw" / "votes.parquet", index=False
-    )
+    votes = {"u": X[:, 0], "v": X[:, 1], "w": X[:, 2] > 0, "label": np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")}
+    pd.DataFrame(votes).to_parquet(project / "data" / "raw" / "votes.parquet", index=False)  # w: a boolean feature
     run(env, project, *tunelab, "data", "add", "data/raw/houses.csv", "--name", "houses", "--target", "price")
     run(env, project, *tunelab, "data", "add", "data/raw/votes.parquet", "--name", "votes", "--target", "label")
     run(env, project, "git", "add", "-A")
@@ -90,12 +89,15 @@ def test_a_project_from_the_wheel_runs_on_its_own_data(wheel_site, tunelab_env, 
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["prepare"]["dataset"] = "votes"
     params["tune"]["n_trials"] = 2
-    params["stack"].update(meta="logistic_regression", scorer="accuracy", folds=2)
+    params["stack"]["folds"] = 2  # meta learner and scorer: the task's (the scaffold's are null)
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     run(env, project, "git", "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-qam", "votes")
     run(env, project, "dvc", "repro")
     metrics = json.loads((project / "metrics.json").read_text())
     assert metrics["task"] == "classification" and 0.5 < metrics["stack"]["accuracy"] <= 1
+    stack_config = tunelab_env.database.runs.find_one({"_id": metrics["stack"]["run_id"]})["config"]
+    assert (stack_config["meta"], stack_config["scorer"]) == ("logistic_regression", "accuracy")
+    assert (project / "predictions" / "batch.csv").read_text().count("\n") == metrics["test_rows"] + 1
     train_split = project / "data" / "processed" / "train" / "votes.parquet"
     on_split = list(tunelab_env.database.runs.find({"info.data_path": "data/processed/train/votes.parquet"}))
     assert len(on_split) >= 3  # two trials and the stack

@@ -91,7 +91,7 @@ def test_dag_runs_the_pipeline_down_each_branch_and_leaves_dvc_up_to_date(projec
     assert code == 0, output[-3000:]
     trained = dag_run_id(output, "success")
     made = list(database.runs.find({"info.airflow.run_id": trained}, {"experiment.name": 1, "info.stage": 1}))
-    assert sorted(r["experiment"]["name"] for r in made) == ["logistic_regression", "random_forest", "stack", "svm"]
+    assert sorted(r["experiment"]["name"] for r in made) == ["knn", "random_forest", "stack", "svm"]
     assert database.runs.count_documents({"info.airflow.run_id": trained, "info.stage": "train"}) == 3
     assert json.loads((clone.path / "models" / "tune" / "candidates.json").read_text())["candidates"] == []
     assert (clone.path / "plots" / "tune_history.csv").read_text().strip() == "study,trial,value,best"

@@ -65,7 +65,7 @@ def test_dvc_repro_runs_the_pipeline_then_only_what_changed(project_clone):
     branch = clone.ok("dvc", "repro", timeout=600)
     assert {"train", "tune", "stack"} <= stages_run(branch)
     trained = list(database.runs.find({"info.stage": "train"}, {"experiment.name": 1}))
-    assert sorted(r["experiment"]["name"] for r in trained) == ["logistic_regression", "random_forest", "svm"]
+    assert sorted(r["experiment"]["name"] for r in trained) == ["knn", "random_forest", "svm"]
     assert json.loads((clone.path / "models" / "tune" / "candidates.json").read_text())["candidates"] == []
     assert json.loads((clone.path / "models" / "stack" / "model.json").read_text())["held_out"]["base"]
 
@@ -79,3 +79,26 @@ def test_bad_params_name_the_key(project_clone):
         f"error: {clone.path / 'params.yaml'}: key 'tune.n_trials': Input should be greater than or equal to 1, got 0"
     ]
     assert clone.run("tunelab", "pipeline", "deploy").stderr.startswith("error: unknown pipeline stage 'deploy'")
+
+
+def test_switching_to_a_regression_data_set_needs_only_prepare_dataset(project_clone):
+    """The experiments, search specs and stack pick a regressor, r2 and ridge from the data set's task."""
+    clone, database = project_clone, project_clone.tunelab.database
+    clone.set_params(prepare={"dataset": "diabetes"}, tune={"n_trials": 2, "top": 1}, stack={"folds": 2})
+    clone.commit("diabetes")
+
+    clone.ok("dvc", "repro", timeout=600)
+    metrics = json.loads((clone.path / "metrics.json").read_text())
+    assert metrics["dataset"] == "diabetes" and metrics["task"] == "regression"
+    for model in ("best_single", "stack"):
+        assert set(metrics[model]) == {"run_id", "r2", "rmse", "mae"} and metrics[model]["rmse"] > 0
+    stack_run = database.runs.find_one({"_id": metrics["stack"]["run_id"]})
+    assert (stack_run["config"]["meta"], stack_run["config"]["scorer"]) == ("ridge", "r2")
+    assert {r["info"]["task"] for r in database.runs.find({}, {"info.task": 1})} == {"regression"}
+
+    clone.set_params(tune={"enabled": False})
+    clone.ok("dvc", "repro", timeout=600)
+    trained = list(database.runs.find({"info.stage": "train"}, {"experiment.name": 1, "info.dataset": 1}))
+    assert sorted(r["experiment"]["name"] for r in trained) == ["knn", "random_forest", "svm"]
+    assert {r["info"]["dataset"] for r in trained} == {"diabetes"}
+    assert "r2" in json.loads((clone.path / "metrics.json").read_text())["stack"]

@@ -41,7 +41,7 @@ def test_another_commit_is_named_and_checkout_reproduces_in_a_worktree(project_c
     run_id = svm_run(project_clone)
     first = project_clone.ok("git", "rev-parse", "HEAD").strip()
     experiment = project_clone.path / "experiments" / "svm.py"
-    experiment.write_text(experiment.read_text().replace("svm.SVC(C=C,", "svm.SVC(C=C / 100,"))
+    experiment.write_text(experiment.read_text().replace("machine(C=C,", "machine(C=C / 100,"))
     project_clone.commit("a different learner")
 
     done = project_clone.run("tunelab", "repro", str(run_id))

@@ -156,10 +156,11 @@ def tune_progress(total: int | None) -> Iterator[Callable[[TrialCounts], None]]:
 def verdict_table(run_id, info: dict) -> Table:
     """Each base learner, the best single one and the ensemble on held-out data, and the verdict."""
     held_out = info["held_out"]
+    sign = -1 if info.get("result_direction") == "minimize" else 1  # the scorer's: an rmse is better lower
     table = Table("learner", "held-out score", title=f"stack run {run_id}: {info['verdict']}")
-    for name, score in sorted(held_out["base"].items(), key=lambda item: -item[1]):
+    for name, score in sorted(held_out["base"].items(), key=lambda item: -sign * item[1]):
         table.add_row(name + ("  (best single)" if name == held_out["best_single"] else ""), f"{score:.4f}")
-    beats = held_out["ensemble"] > held_out["base"][held_out["best_single"]]
+    beats = sign * held_out["ensemble"] > sign * held_out["base"][held_out["best_single"]]
     table.add_row(
         f"[bold]ensemble[/] (meta: {info['meta_learner']})",
         f"[{'green' if beats else 'red'}]{held_out['ensemble']:.4f}[/]",

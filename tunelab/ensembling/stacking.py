@@ -119,7 +119,8 @@ def _layer_options(layer: Layer) -> dict[str, Any]:
 def fit_stack(
     spec: EnsembleSpec, base: Sequence[tuple[str, Any]], meta: str, X_train, X_test, y_train, y_test
 ) -> StackResult:
-    """Fit and score each base learner alone and the ensemble on the same split."""
+    """Fit and score each base learner alone and the ensemble on the same split (``spec``'s scorer set:
+    :meth:`EnsembleSpec.for_task`)."""
     score = score_function(spec)
     base_scores = {name: float(score(y_test, clone(est).fit(X_train, y_train).predict(X_test))) for name, est in base}
     ensemble = build_ensemble(spec, base, meta)

@@ -25,6 +25,7 @@ import numpy as np
 from pydantic import Field
 
 from tunelab import db
+from tunelab.dashboards.runs import best_first
 from tunelab.data.datasets import load_dataset, split_columns
 from tunelab.data.declarations import declaration
 from tunelab.data.tables import read_table, write_table
@@ -74,8 +75,8 @@ class TuneParams(Strict):
 
 
 class StackParams(Strict):
-    meta: Literal[NAMED_LEARNERS] = Field(description="a regressor (ridge, …) for a regression data set")
-    scorer: Literal[SCORERS] = Field(default="accuracy", description="r2, rmse or mae for a regression data set")
+    meta: Literal[NAMED_LEARNERS] | None = Field(default=None, description="null: the data set's task's")
+    scorer: Literal[SCORERS] | None = Field(default=None, description="null: the data set's task's")
     folds: int = Field(default=5, ge=2)
     test_size: float = Field(default=0.3, gt=0, lt=1)
     seed: int = 42
@@ -213,14 +214,15 @@ def stack(settings: Settings, params: PipelineParams) -> dict[str, Any]:
     with training_data(settings) as on_train:
         outcome = run_stack(on_train, spec, f"{PARAMS_FILE}: stack")
     _check_completed(outcome, "stack")
-    info = db.connect(settings)["runs"].find_one({"_id": outcome.run_id}, {"info": 1})["info"]
+    run = db.connect(settings)["runs"].find_one({"_id": outcome.run_id}, {"info": 1, "config.scorer": 1})
+    held_out = run["info"]["held_out"]
     record = {
         "run_id": outcome.run_id,
         "artifact": "ensemble.joblib",
-        "verdict": info["verdict"],
-        "held_out": info["held_out"],
-        "beats_best_single": SCORES[params.stack.scorer].better(
-            info["held_out"]["ensemble"], info["held_out"]["base"][info["held_out"]["best_single"]]
+        "verdict": run["info"]["verdict"],
+        "held_out": held_out,
+        "beats_best_single": SCORES[run["config"]["scorer"]].better(
+            held_out["ensemble"], held_out["base"][held_out["best_single"]]
         ),
     }
     _save_model(settings, MODELS_DIR / "stack", record)
@@ -269,8 +271,12 @@ def transform(settings: Settings, params: PipelineParams) -> Path:
     """Predict every row of ``transform.input`` with the selected model; writes ``predictions/batch.csv``."""
     source = settings.project_dir / (params.transform.input or BATCH_DIR / f"{params.prepare.dataset}.csv")
     try:
-        X = np.loadtxt(source, delimiter=",", skiprows=1, ndmin=2)
-    except (OSError, ValueError) as exc:
+        frame = read_table(source)
+    except TunelabError as exc:
+        raise TunelabError(f"{PARAMS_FILE}: key 'transform.input': {exc}") from None
+    try:
+        X = frame.to_numpy(dtype=np.float64)  # numbers and booleans, as a data set's features
+    except ValueError as exc:
         raise TunelabError(f"{PARAMS_FILE}: key 'transform.input': {source}: {exc}") from None
     model = load_model(settings.project_dir / MODELS_DIR / "selected")
     expected = getattr(model, "n_features_in_", X.shape[1])
@@ -338,10 +344,11 @@ def _write_candidates(
     directory = settings.project_dir / MODELS_DIR / stage
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
-    runs = db.connect(settings)["runs"].find(
-        {"_id": {"$in": run_ids}}, {"experiment.name": 1, "result": 1, "info.dataset": 1}
-    )
-    candidates = [
+    fields = {"experiment.name": 1, "result": 1, "info.dataset": 1, "info.result_direction": 1}
+    runs = sorted(db.connect(settings)["runs"].find({"_id": {"$in": run_ids}}, fields), key=lambda r: r["_id"])
+    # a tune stage's runs come ranked by their study (in its direction); train runs by result, in its direction
+    runs = sorted(runs, key=lambda r: run_ids.index(r["_id"])) if stage == "tune" else best_first(runs)
+    ranked = [
         {
             "run_id": r["_id"],
             "experiment": r["experiment"]["name"],
@@ -350,9 +357,6 @@ def _write_candidates(
         }
         for r in runs
     ]
-    # a tune stage's runs come ranked by their study (in its direction); a train run's result is higher-is-better
-    order = {run_id: i for i, run_id in enumerate(run_ids)}
-    ranked = sorted(candidates, key=lambda c: (order[c["run_id"]] if stage == "tune" else -c["result"], c["run_id"]))
     record: dict[str, Any] = {"stage": stage, "candidates": ranked}
     if skipped:
         record["skipped"] = skipped

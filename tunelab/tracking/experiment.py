@@ -75,9 +75,15 @@ class TrackedExperiment(Experiment):
     """
 
     def __init__(
-        self, name: str, schema: type[ExperimentConfig], direction: Literal["maximize", "minimize"] = "maximize"
+        self,
+        name: str,
+        schema: type[ExperimentConfig],
+        direction: Literal["maximize", "minimize"] = "maximize",
+        stacklevel: int = 1,
     ) -> None:
-        caller_globals = sys._getframe(1).f_globals
+        """``stacklevel`` (as in ``warnings.warn``): the frame whose file is the experiment's, 1 for the caller's;
+        a library function that makes an experiment for its caller's file passes 2."""
+        caller_globals = sys._getframe(stacklevel).f_globals
         experiment_dir = Path(caller_globals["__file__"]).resolve().parent
         super().__init__(name, base_dir=str(experiment_dir), save_git_info=False)
         # Sacred read the sources from *our* frame; read them from the experiment file's.

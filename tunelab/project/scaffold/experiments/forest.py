@@ -1,12 +1,10 @@
 """A random forest on a declared data set: a classifier or a regressor, as the data set's task says."""
 
-from _common import fit_and_score
 from pydantic import Field
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-from tunelab.data import declaration
-from tunelab.settings import load_settings
 from tunelab.tracking import ExperimentConfig, TrackedExperiment
+from tunelab.tracking.estimators import fit_and_score, task_of
 
 
 class Config(ExperimentConfig):
@@ -22,8 +20,7 @@ ex = TrackedExperiment("forest", Config)
 
 def make_estimator(dataset, n_estimators, max_depth, min_samples_leaf, seed, **_):
     """The unfitted model a run with this config trains (``tunelab stack`` rebuilds learners with it)."""
-    task = declaration(load_settings(), dataset).task
-    forest = RandomForestClassifier if task == "classification" else RandomForestRegressor
+    forest = RandomForestClassifier if task_of(dataset) == "classification" else RandomForestRegressor
     return forest(
         n_estimators=n_estimators, max_depth=max_depth, min_samples_leaf=min_samples_leaf, random_state=seed, n_jobs=1
     )
