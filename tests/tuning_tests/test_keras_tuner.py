@@ -76,6 +76,7 @@ def test_the_books_mlp_with_keras_tuner_hyperband(tunelab_env, tmp_path):
         metric = tunelab_env.database.metrics.find_one({"run_id": run["_id"], "name": "val_accuracy"})
         assert len(metric["values"]) == run["config"]["epochs"] - run["config"]["initial_epoch"]
     for run in promoted:  # continues the stored model of the run it was promoted from
+        assert run["info"]["continues"] == run["config"]["warm_start_run"]
         parent = tunelab_env.database.runs.find_one({"_id": run["config"]["warm_start_run"]})
         assert parent["config"]["epochs"] == run["config"]["initial_epoch"]
         assert parent["config"]["num_units_first_layer"] == run["config"]["num_units_first_layer"]

@@ -48,25 +48,25 @@ def search_with_workers(settings: Settings, spec: KerasTunerSpec, workers: int, 
 
     from tunelab.keras_tuner.cli_search import make_tuner
 
-    tuner, _ = make_tuner(settings, spec)  # no KERASTUNER_* variables here: the real oracle
-    tuner.save()  # as Keras Tuner's own chief does: a later command reloads the project from it
-    server = grpc.server(ThreadPoolExecutor(max_workers=workers + 1))
-    protos.get_service_grpc().add_OracleServicer_to_server(OracleServicer(tuner.oracle), server)
     host, port = address
-    try:
-        server.add_insecure_port(f"{host}:{port}")
-    except RuntimeError as exc:
-        raise TunelabError(f"--oracle {host}:{port}: the chief cannot listen there ({exc})") from None
-    server.start()
     context = multiprocessing.get_context("spawn")
     processes = {
         f"tuner{i}": context.Process(target=_worker, args=(settings, spec, f"tuner{i}", host, port))
         for i in range(workers)
     }
-    for process in processes.values():
+    for process in processes.values():  # first: they import TensorFlow while this process does, then wait for it
         process.start()
+    server = grpc.server(ThreadPoolExecutor(max_workers=workers + 1))
     finished = False
     try:
+        tuner, _ = make_tuner(settings, spec)  # no KERASTUNER_* variables here: the real oracle
+        tuner.save()  # as Keras Tuner's own chief does: a later command reloads the project from it
+        protos.get_service_grpc().add_OracleServicer_to_server(OracleServicer(tuner.oracle), server)
+        try:
+            server.add_insecure_port(f"{host}:{port}")
+        except RuntimeError as exc:
+            raise TunelabError(f"--oracle {host}:{port}: the chief cannot listen there ({exc})") from None
+        server.start()
         while processes:
             time.sleep(_POLL_S)
             for tuner_id, process in list(processes.items()):
