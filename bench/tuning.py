@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import statistics
 import sys
@@ -36,7 +37,9 @@ import textwrap
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+BENCH = Path(__file__).resolve().parent
+# last, not first: bench/queue.py would shadow the standard library's queue (imported by optuna)
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH] + [str(BENCH)]
 
 import optuna  # noqa: E402
 import sqlalchemy  # noqa: E402
@@ -323,6 +326,7 @@ def bench_epochs(url: str, tmp: Path, args) -> None:
 def bench_keras_tuner(project: Path, url: str, tmp: Path, args) -> None:
     """Both Keras Tuner figures in one run, on the project's ``digits_mlp.py`` hypermodel."""
     use_project(project, url, tmp / "state-kt")
+    logging.disable(logging.INFO)  # Sacred's line per run started and completed
     import keras_tuner
 
     import tunelab.keras_tuner
