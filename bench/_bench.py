@@ -21,23 +21,31 @@ def repeat(fn: Callable[[], object], repetitions: int) -> list[float]:
     return times
 
 
-def print_table(title: str, rows: Sequence[tuple[str, list[float], list[float], str]], unit: str = "ms") -> None:
-    """rows: (figure, its samples, the baseline's samples, the baseline's name); seconds in."""
+def print_table(title: str, rows: Sequence[tuple], unit: str = "ms") -> None:
+    """rows: (figure, its samples, the baseline's samples, the baseline's name[, target]); seconds in.
+
+    A ``target`` column is printed when some row names one.
+    """
     scale = {"ms": 1e3, "s": 1.0}[unit]
+    columns = ["figure", f"median ({unit})", "min–max", "baseline", f"baseline median ({unit})", "ratio"]
+    targets = any(len(row) > 4 for row in rows)
     table = Table(title=title)
-    for column in ("figure", f"median ({unit})", "min–max", "baseline", f"baseline median ({unit})", "ratio"):
+    for column in columns + ["target"] * targets:
         table.add_column(column)
-    for name, samples, baseline, baseline_name in rows:
+    for name, samples, baseline, baseline_name, *target in rows:
         median, base = statistics.median(samples), statistics.median(baseline)
-        table.add_row(
+        cells = [
             name,
             f"{median * scale:.2f}",
             f"{min(samples) * scale:.2f}–{max(samples) * scale:.2f}",
             baseline_name,
             f"{base * scale:.2f}",
             f"{median / base:.2f}×",
-        )
-    Console(width=140).print(table)
+        ]
+        if targets:
+            cells.append(target[0] if target else "")
+        table.add_row(*cells)
+    Console(width=160).print(table)
 
 
 def free_port() -> int:

@@ -76,6 +76,25 @@ def test_the_books_mlp_with_keras_tuner_hyperband(tunelab_env, tmp_path):
         metric = tunelab_env.database.metrics.find_one({"run_id": run["_id"], "name": "val_accuracy"})
         assert len(metric["values"]) == run["config"]["epochs"] - run["config"]["initial_epoch"]
     for run in promoted:  # continues the stored model of the run it was promoted from
+        assert run["info"]["continues"] == run["config"]["warm_start_run"]
         parent = tunelab_env.database.runs.find_one({"_id": run["config"]["warm_start_run"]})
         assert parent["config"]["epochs"] == run["config"]["initial_epoch"]
         assert parent["config"]["num_units_first_layer"] == run["config"]["num_units_first_layer"]
+
+
+def test_a_json_space_search_with_two_workers_runs_each_trial_once(test_project_env, tmp_path):
+    spec_path = write_spec(
+        tmp_path,
+        engine="keras-tuner",
+        budget={"n_trials": 4},
+        space={"x": {"type": "float", "low": 0.0, "high": 1.0}, "steps": 3, "sleep_s": 0.3},
+    )
+    name = json.loads(spec_path.read_text())["study_name"]
+    result = test_project_env.cli("tune", str(spec_path), "--workers", "2", project=TEST_PROJECT, timeout=300)
+    assert result.returncode == 0, result.stderr
+    runs = list(test_project_env.database.runs.find({"info.study": name}))
+    assert sorted(r["info"]["trial"] for r in runs) == [0, 1, 2, 3]  # exactly the budget, one run per trial
+    assert all(r["status"] == "COMPLETED" and r["info"]["engine"] == "keras-tuner" for r in runs)
+    assert {r["info"]["worker"] for r in runs} == {"tuner0", "tuner1"}
+    shown = test_project_env.cli("study", "show", name, "--export", "json", project=TEST_PROJECT)
+    assert json.loads(shown.stdout)["counts"]["COMPLETE"] == 4

@@ -43,7 +43,7 @@ def tune(
     seed: Annotated[int | None, typer.Option(help="FILE.py:FUNCTION: the sampler's seed.")] = None,
     experiment: Annotated[str | None, typer.Option(help="FILE.py:FUNCTION: the runs' experiment name.")] = None,
     oracle: Annotated[
-        str, typer.Option(help="HOST[:PORT] where a Keras Tuner hypermodel search's chief listens (--workers > 1).")
+        str, typer.Option(help="HOST[:PORT] where a Keras Tuner search's chief listens (--workers > 1).")
     ] = "127.0.0.1",
 ) -> None:
     """Run or continue a search; every trial is a tracked run. Safe to re-run after a crash."""

@@ -34,10 +34,7 @@ class TrackedTuner(keras_tuner.Tuner):
         super().__init__(*args, **kwargs)
         self.settings = load_settings()
         self.study_name = study_name or kwargs.get("project_name") or Path(self.directory).resolve().name
-        build = getattr(self.hypermodel, "build", None)
-        source = _source_file(build)
-        name = build.__name__ if inspect.isfunction(build) else type(self.hypermodel).__name__
-        experiment = f"{Path(source).stem}.{name}" if source else name
+        experiment, source = self._experiment()
         self.tracker = ExecutionTracker(
             self.settings, self.study_name, experiment, source, self.oracle.objective, self.tuner_id
         )
@@ -46,6 +43,20 @@ class TrackedTuner(keras_tuner.Tuner):
         if not self._is_worker():
             register_project(self.settings, self.study_name, Path(self.project_dir), experiment, self.oracle.objective)
             self.tracker.fail_dead_runs()
+
+    def _experiment(self) -> tuple[str, str | None]:
+        """The runs' experiment name (``FILE.build_model``, or the HyperModel's class) and its source file."""
+        build = getattr(self.hypermodel, "build", None)
+        source = _source_file(build)
+        name = build.__name__ if inspect.isfunction(build) else type(self.hypermodel).__name__
+        return (f"{Path(source).stem}.{name}" if source else name), source
+
+    def on_search_begin(self) -> None:
+        # Keras Tuner reloads a project only when the tuner's own file exists (BaseTuner.__init__), and
+        # writes it only when a trial ends: without this, a search killed in its first trial started
+        # afresh and drew that trial's values again instead of retrying them.
+        super().on_search_begin()
+        self.save()
 
     def pre_create_trial(self) -> None:
         if self._asked_in_vain:  # the oracle answered IDLE: do not ask it again at once
@@ -133,3 +144,6 @@ class BayesianOptimization(TrackedTuner, keras_tuner.BayesianOptimization):
 
 class GridSearch(TrackedTuner, keras_tuner.GridSearch):
     """``keras_tuner.GridSearch``, every execution a tracked run."""
+
+
+BY_ALGORITHM = {"random": RandomSearch, "hyperband": Hyperband, "bayesian": BayesianOptimization}

@@ -1,8 +1,12 @@
-"""``tunelab tune`` for a hypermodel spec: the worker that runs the drop-in tuner on the spec's project.
+"""``tunelab tune`` with the Keras Tuner engine: the worker that runs a tracked tuner on the spec's project.
 
-The project lives in ``.tunelab/keras-tuner/<study>`` as for JSON-space
-searches; re-running the same spec reloads it and retries the trial that was
-running when the previous process died. One process tunes a project at a time.
+Both kinds of spec take this path: a hypermodel spec (:mod:`tunelab.keras_tuner.spec`)
+drives the drop-in tuners; a JSON-space spec (``configs/search/*.json`` with
+``"engine": "keras-tuner"``) drives them with its space as the hypermodel
+(:mod:`tunelab.keras_tuner._experiments`). The project lives in
+``.tunelab/keras-tuner/<study>``; re-running the same spec reloads it and
+retries the trial that was running when the previous process died. One
+process tunes a project at a time (with ``--workers``, the chief).
 """
 
 from __future__ import annotations
@@ -15,16 +19,15 @@ import filelock
 
 from tunelab import db
 from tunelab.errors import TunelabError
-from tunelab.keras_tuner.distributed import parse_address, search_with_workers
-from tunelab.keras_tuner.spec import HypermodelSpec
+from tunelab.keras_tuner.distributed import search_with_workers
+from tunelab.keras_tuner.spec import HypermodelSpec, KerasTunerSpec
 from tunelab.settings import Settings
 from tunelab.tracking.liveness import fail_dead_runs
-from tunelab.tuning.engines import Job, job
-from tunelab.tuning.keras_tuner_projects import KerasTunerSearch, count_trials, projects_dir
+from tunelab.tuning.keras_tuner_projects import count_trials, projects_dir
 
 
 def run_search(
-    settings: Settings, spec: HypermodelSpec, workers: int = 1, address: tuple[str, int] | None = None
+    settings: Settings, spec: KerasTunerSpec, workers: int = 1, address: tuple[str, int] | None = None
 ) -> int:
     """Worker entry point: run (or resume) the search; returns how many trials it finished.
 
@@ -47,19 +50,48 @@ def run_search(
             if workers > 1:
                 search_with_workers(settings, spec, workers, address)
             else:
-                tuner, data = make_tuner(settings, spec)
-                tuner.search(**data, **spec.fit)
+                tuner, search_kwargs = make_tuner(settings, spec)
+                tuner.search(**search_kwargs)
         except (keras_tuner.errors.FatalError, RuntimeError) as exc:
             raise TunelabError(f"study {spec.study_name!r}: {str(exc).strip().splitlines()[-1]}") from None
     return count_trials(settings, spec.study_name).finished - before
 
 
-def make_tuner(settings: Settings, spec: HypermodelSpec) -> tuple[Any, dict[str, Any]]:
-    """The spec's tracked tuner on its project, and the data keyword arguments of ``search``."""
-    import keras
+def make_tuner(settings: Settings, spec: KerasTunerSpec) -> tuple[Any, dict[str, Any]]:
+    """The spec's tracked tuner on its project, and the keyword arguments of its ``search``."""
     import keras_tuner
 
-    from tunelab.keras_tuner import _tuners
+    from tunelab.keras_tuner import _experiments, _tuners
+
+    if isinstance(spec, HypermodelSpec):
+        hypermodel, search_kwargs = _user_hypermodel(settings, spec), {**_user_data(settings, spec), **spec.fit}
+        classes, metric, direction = _tuners.BY_ALGORITHM, spec.metric, spec.direction
+    else:
+        hypermodel, search_kwargs = _experiments.SpaceHyperModel(spec), {"verbose": 0}
+        classes, metric, direction = _experiments.BY_ALGORITHM, spec.metrics[0], spec.directions[0]
+    common = {
+        "objective": keras_tuner.Objective(metric, "max" if direction == "maximize" else "min"),
+        "seed": spec.seed,
+        "directory": str(projects_dir(settings)),
+        "project_name": spec.study_name,
+        "study_name": spec.study_name,
+        "overwrite": False,
+        **spec.algorithm_options,
+    }
+    if spec.algorithm == "hyperband":
+        common |= {"max_epochs": spec.budget.max_epochs, "factor": spec.budget.factor}
+    else:
+        common["max_trials"] = spec.budget.n_trials
+    try:
+        return classes[spec.algorithm](hypermodel, **common), search_kwargs
+    except (TypeError, ValueError) as exc:
+        raise TunelabError(f"{spec.source}: key 'algorithm_options': {exc}") from None
+
+
+def _user_hypermodel(settings: Settings, spec: HypermodelSpec) -> Any:
+    """The spec's ``hypermodel``, checked to build a Keras model with default values."""
+    import keras
+    import keras_tuner
 
     hypermodel = load_reference(settings, spec, "hypermodel")
     if isinstance(hypermodel, type) and issubclass(hypermodel, keras_tuner.HyperModel):
@@ -73,29 +105,14 @@ def make_tuner(settings: Settings, spec: HypermodelSpec) -> tuple[Any, dict[str,
         raise TunelabError(
             f"{spec.source}: key 'hypermodel': {spec.hypermodel} returned {type(model).__name__}, not a Keras model"
         )
+    return hypermodel
+
+
+def _user_data(settings: Settings, spec: HypermodelSpec) -> dict[str, Any]:
     data = load_reference(settings, spec, "data")()
     if not isinstance(data, dict):
         raise TunelabError(f"{spec.source}: key 'data': {spec.data} must return a dict of search() arguments")
-    objective = keras_tuner.Objective(spec.metric, "max" if spec.direction == "maximize" else "min")
-    common = {
-        "objective": objective,
-        "seed": spec.seed,
-        "directory": str(projects_dir(settings)),
-        "project_name": spec.study_name,
-        "study_name": spec.study_name,
-        "overwrite": False,
-        **spec.algorithm_options,
-    }
-    classes = {"random": _tuners.RandomSearch, "bayesian": _tuners.BayesianOptimization}
-    try:
-        if spec.algorithm == "hyperband":
-            budget = {"max_epochs": spec.budget.max_epochs, "factor": spec.budget.factor}
-            tuner = _tuners.Hyperband(hypermodel, **budget, **common)
-        else:
-            tuner = classes[spec.algorithm](hypermodel, max_trials=spec.budget.n_trials, **common)
-    except (TypeError, ValueError) as exc:
-        raise TunelabError(f"{spec.source}: key 'algorithm_options': {exc}") from None
-    return tuner, data
+    return data
 
 
 def load_reference(settings: Settings, spec: HypermodelSpec, key: str) -> Any:
@@ -117,20 +134,3 @@ def load_reference(settings: Settings, spec: HypermodelSpec, key: str) -> Any:
     if not hasattr(module, name):
         raise TunelabError(f"{spec.source}: key '{key}': {file} defines no {name!r}")
     return getattr(module, name)
-
-
-class HypermodelSearch(KerasTunerSearch):
-    """A search of a hypermodel spec: one process, or a chief and ``workers`` tuners (Keras Tuner's
-    distributed mode) when ``workers`` > 1, its chief listening on ``oracle`` (``HOST[:PORT]``)."""
-
-    def __init__(self, settings: Settings, spec: HypermodelSpec, storage_url: str | None, oracle: str) -> None:
-        super().__init__(settings, spec, storage_url)
-        self.oracle = oracle
-        self.address: tuple[str, int] | None = None
-
-    def check(self, workers: int) -> None:
-        super().check(1)  # the workers are Keras Tuner's, under one chief process
-        self.address = parse_address(self.oracle) if workers > 1 else None
-
-    def jobs(self, workers: int) -> list[Job]:
-        return [job(run_search, self.settings, self.spec, workers, self.address)]

@@ -19,7 +19,7 @@ from typing import Any
 
 from tunelab import db
 from tunelab.errors import TunelabError
-from tunelab.keras_tuner.spec import HypermodelSpec
+from tunelab.keras_tuner.spec import KerasTunerSpec
 from tunelab.settings import Settings
 from tunelab.tracking import worker_process
 from tunelab.tracking.liveness import fail_dead_runs
@@ -40,7 +40,7 @@ def parse_address(address: str) -> tuple[str, int]:
     return host, port
 
 
-def search_with_workers(settings: Settings, spec: HypermodelSpec, workers: int, address: tuple[str, int]) -> None:
+def search_with_workers(settings: Settings, spec: KerasTunerSpec, workers: int, address: tuple[str, int]) -> None:
     """Serve the search's oracle to ``workers`` worker processes until the budget is spent."""
     import grpc
     from keras_tuner.src import protos
@@ -48,24 +48,25 @@ def search_with_workers(settings: Settings, spec: HypermodelSpec, workers: int, 
 
     from tunelab.keras_tuner.cli_search import make_tuner
 
-    tuner, _ = make_tuner(settings, spec)  # no KERASTUNER_* variables here: the real oracle
-    server = grpc.server(ThreadPoolExecutor(max_workers=workers + 1))
-    protos.get_service_grpc().add_OracleServicer_to_server(OracleServicer(tuner.oracle), server)
     host, port = address
-    try:
-        server.add_insecure_port(f"{host}:{port}")
-    except RuntimeError as exc:
-        raise TunelabError(f"--oracle {host}:{port}: the chief cannot listen there ({exc})") from None
-    server.start()
     context = multiprocessing.get_context("spawn")
     processes = {
         f"tuner{i}": context.Process(target=_worker, args=(settings, spec, f"tuner{i}", host, port))
         for i in range(workers)
     }
-    for process in processes.values():
+    for process in processes.values():  # first: they import TensorFlow while this process does, then wait for it
         process.start()
+    server = grpc.server(ThreadPoolExecutor(max_workers=workers + 1))
     finished = False
     try:
+        tuner, _ = make_tuner(settings, spec)  # no KERASTUNER_* variables here: the real oracle
+        tuner.save()  # as Keras Tuner's own chief does: a later command reloads the project from it
+        protos.get_service_grpc().add_OracleServicer_to_server(OracleServicer(tuner.oracle), server)
+        try:
+            server.add_insecure_port(f"{host}:{port}")
+        except RuntimeError as exc:
+            raise TunelabError(f"--oracle {host}:{port}: the chief cannot listen there ({exc})") from None
+        server.start()
         while processes:
             time.sleep(_POLL_S)
             for tuner_id, process in list(processes.items()):
@@ -86,7 +87,7 @@ def search_with_workers(settings: Settings, spec: HypermodelSpec, workers: int, 
         raise TunelabError(f"study {spec.study_name!r}: every worker died; run the command again to continue")
 
 
-def _lose_worker(settings: Settings, spec: HypermodelSpec, oracle: Any, tuner_id: str, exitcode: int) -> None:
+def _lose_worker(settings: Settings, spec: KerasTunerSpec, oracle: Any, tuner_id: str, exitcode: int) -> None:
     """A worker died: its run is FAILED, its trial ended FAILED, and the chief stops waiting for it."""
     reason = f"worker lost: {tuner_id} of {spec.study_name} died (exit code {exitcode})"
     runs = db.connect(settings)["runs"]
@@ -99,11 +100,11 @@ def _lose_worker(settings: Settings, spec: HypermodelSpec, oracle: Any, tuner_id
     oracle.tuner_ids.discard(tuner_id)
 
 
-def _worker(settings: Settings, spec: HypermodelSpec, tuner_id: str, host: str, port: int) -> None:
+def _worker(settings: Settings, spec: KerasTunerSpec, tuner_id: str, host: str, port: int) -> None:
     """A worker process: its tuner asks the chief for trials until the search is over."""
     os.environ.update(KERASTUNER_TUNER_ID=tuner_id, KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=str(port))
     worker_process.init_worker(settings.worker_log)
     from tunelab.keras_tuner.cli_search import make_tuner
 
-    tuner, data = make_tuner(settings, spec)
-    tuner.search(**data, **spec.fit)
+    tuner, search_kwargs = make_tuner(settings, spec)
+    tuner.search(**search_kwargs)

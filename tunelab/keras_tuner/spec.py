@@ -33,7 +33,7 @@ from pydantic import Field, model_validator
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings
 from tunelab.tracking.config import Strict, load_config, load_spec
-from tunelab.tuning.spec import KERAS_TUNER_ALGORITHMS, Budget, Direction
+from tunelab.tuning.spec import KERAS_TUNER_ALGORITHMS, Budget, Direction, SearchSpec
 
 REFERENCE = r"^[^:]+\.py:[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -71,6 +71,9 @@ class HypermodelSpec(Strict):
     @property
     def experiment(self) -> str:
         return self.hypermodel
+
+
+KerasTunerSpec = HypermodelSpec | SearchSpec  # what the Keras Tuner engine searches
 
 
 def is_hypermodel_spec(path: Path) -> bool:

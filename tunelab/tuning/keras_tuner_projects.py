@@ -1,6 +1,6 @@
 """The Keras Tuner engine's side that does not import Keras Tuner (and TensorFlow).
 
-:class:`KerasTunerSearch` (checks, the worker's job, counts and the report) and the project directories:
+:class:`KerasTunerSearch` (checks, the job, counts and the report) and the project directories:
 ``.tunelab/keras-tuner/<study>/`` holds Keras Tuner's own ``oracle.json`` and
 ``trial_*/trial.json`` plus tunelab's ``study.json`` (experiment, metric, direction).
 """
@@ -14,10 +14,11 @@ from typing import Any
 
 from tunelab import db
 from tunelab.errors import TunelabError
+from tunelab.keras_tuner.distributed import parse_address
+from tunelab.keras_tuner.spec import KerasTunerSpec
 from tunelab.settings import Settings
 from tunelab.tuning.engines import Job, SearchEngine, TrialCounts, job
 from tunelab.tuning.reports import StudyReport, TrialRow
-from tunelab.tuning.spec import SearchSpec
 from tunelab.tuning.states import keras_tuner_state
 
 ENGINE = "keras-tuner"
@@ -25,12 +26,20 @@ STUDY_FILE = "study.json"
 
 
 class KerasTunerSearch(SearchEngine):
-    """A Keras Tuner search of a JSON spec: one worker, the project directory as its study."""
+    """A Keras Tuner search (a JSON-space or a hypermodel spec), its project directory as its study.
 
-    def __init__(self, settings: Settings, spec: SearchSpec, storage_url: str | None) -> None:
+    One process, or with ``workers`` > 1 a chief and that many tuners (Keras
+    Tuner's distributed mode), the chief listening on ``oracle`` (``HOST[:PORT]``).
+    """
+
+    def __init__(
+        self, settings: Settings, spec: KerasTunerSpec, storage_url: str | None, oracle: str = "127.0.0.1"
+    ) -> None:
         self.settings = settings
         self.spec = spec
         self.storage_url = storage_url
+        self.oracle = oracle
+        self.address: tuple[str, int] | None = None
         self.study_name = spec.study_name
         self.n_trials = spec.n_trials
 
@@ -38,18 +47,16 @@ class KerasTunerSearch(SearchEngine):
         """What can be checked before the worker starts (without importing TensorFlow here)."""
         if self.storage_url is not None:
             raise TunelabError("--storage: keras-tuner studies live in .tunelab/keras-tuner/, not in an Optuna storage")
-        if workers != 1:
-            raise TunelabError(
-                "--workers: the keras-tuner engine runs one worker; use engine optuna for parallel workers"
-            )
         if self.spec.budget.timeout is not None:
             raise TunelabError(
                 f"{self.spec.source}: key 'budget.timeout': the keras-tuner engine budgets by n_trials and max_epochs"
             )
         db.mongo_url(self.settings)
+        self.address = parse_address(self.oracle) if workers > 1 else None
 
     def jobs(self, workers: int) -> list[Job]:
-        return [job(run_search, self.settings, self.spec)]
+        """One job: the workers are Keras Tuner's, under that one chief process."""
+        return [job(run_search, self.settings, self.spec, workers, self.address)]
 
     def counts(self) -> TrialCounts:
         return count_trials(self.settings, self.study_name)
@@ -58,11 +65,11 @@ class KerasTunerSearch(SearchEngine):
         return keras_tuner_report(self.settings, self.study_name)
 
 
-def run_search(settings: Settings, spec: SearchSpec) -> int:
+def run_search(settings: Settings, spec: KerasTunerSpec, workers: int, address: tuple[str, int] | None) -> int:
     """Worker entry point: run (or resume) the search; returns how many trials it finished."""
-    from tunelab.tuning.keras_tuner_engine import run_worker  # TensorFlow, in the worker only
+    from tunelab.keras_tuner import cli_search  # TensorFlow, in the worker only
 
-    return run_worker(settings, spec)
+    return cli_search.run_search(settings, spec, workers, address)
 
 
 def projects_dir(settings: Settings) -> Path:
@@ -71,14 +78,6 @@ def projects_dir(settings: Settings) -> Path:
 
 def project_names(settings: Settings) -> list[str]:
     return sorted(p.parent.name for p in projects_dir(settings).glob(f"*/{STUDY_FILE}"))
-
-
-def write_study_file(settings: Settings, spec: SearchSpec) -> Path:
-    project = projects_dir(settings) / spec.study_name
-    project.mkdir(parents=True, exist_ok=True)
-    about = {"experiment": spec.experiment, "metric": spec.metrics[0], "direction": spec.directions[0]}
-    (project / STUDY_FILE).write_text(json.dumps(about))
-    return project
 
 
 def read_study_file(settings: Settings, study_name: str) -> dict[str, str]:

@@ -14,7 +14,6 @@ from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from tunelab.keras_tuner import cli_search
 from tunelab.keras_tuner.spec import is_hypermodel_spec, load_hypermodel_spec
 from tunelab.settings import Settings
 from tunelab.tracking import worker_process
@@ -25,7 +24,6 @@ from tunelab.tuning.optuna_engine import SpecSearch
 from tunelab.tuning.spec import ObjectiveSpec, SearchSpec, load_search_spec
 
 _POLL_S = 0.5
-_SPEC_ENGINES = {"optuna": SpecSearch, "keras-tuner": KerasTunerSearch}
 
 
 @dataclass(frozen=True)
@@ -45,18 +43,24 @@ def prepare_search(
     """
     if is_hypermodel_spec(spec_path):  # a Keras Tuner hypermodel of one's own (tunelab.keras_tuner.spec)
         spec = load_hypermodel_spec(settings, spec_path)
-        return _checked(cli_search.HypermodelSearch(settings, spec, storage_url, oracle), workers)
-    return prepare_spec_search(settings, load_search_spec(settings, spec_path), storage_url, workers)
+        return _checked(KerasTunerSearch(settings, spec, storage_url, oracle), workers)
+    return prepare_spec_search(settings, load_search_spec(settings, spec_path), storage_url, workers, oracle)
 
 
 def prepare_spec_search(
-    settings: Settings, spec: SearchSpec | ObjectiveSpec, storage_url: str | None = None, workers: int = 1
+    settings: Settings,
+    spec: SearchSpec | ObjectiveSpec,
+    storage_url: str | None = None,
+    workers: int = 1,
+    oracle: str = "127.0.0.1",
 ) -> Search:
     """:func:`prepare_search` for a spec already loaded (or built, as ``tunelab tune FILE.py:FUNCTION`` does)."""
     if isinstance(spec, ObjectiveSpec):
         engine: SearchEngine = ObjectiveSearch(settings, spec, storage_url)
+    elif spec.engine == "keras-tuner":
+        engine = KerasTunerSearch(settings, spec, storage_url, oracle)
     else:
-        engine = _SPEC_ENGINES[spec.engine](settings, spec, storage_url)
+        engine = SpecSearch(settings, spec, storage_url)
     return _checked(engine, workers)
 
 
