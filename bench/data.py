@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -44,9 +43,13 @@ def main() -> None:
         declare(settings, DataSpec("big", "big.csv", "y", "regression"))
         size_mb = path.stat().st_size / 2**20
 
-        started = time.perf_counter()
-        load_dataset("big", settings)
-        first = [time.perf_counter() - started]  # hashes the file
+        md5_cache = settings.state_dir / "data-md5.json"
+
+        def first_load() -> None:  # the md5 is not cached yet: the file is hashed
+            md5_cache.unlink(missing_ok=True)
+            load_dataset("big", settings)
+
+        first = repeat(first_load, REPETITIONS)
         cached = repeat(lambda: load_dataset("big", settings), REPETITIONS)
         baseline = repeat(lambda: pd.read_csv(path), REPETITIONS)
         print_table(

@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,13 +65,15 @@ def load_dataset(name: str, settings: Settings) -> Dataset:
     """Read declared data set ``name``; TunelabError naming the file and column at fault."""
     spec = declaration(settings, name)
     path = data_path(settings, spec)
-    X, y, columns = split_columns(read_table(path), spec, path)
-    classes = None
-    if spec.task == "classification" and y.dtype.kind not in "iub":
-        labels, y = np.unique(y.astype(str), return_inverse=True)
-        classes = tuple(labels)
-    version = file_md5(path, settings.state_dir / "data-md5.json")
-    return Dataset(name, X, y, columns, spec.task, version, path, classes)
+    # A file not hashed yet is hashed beside the parse (hashlib lets go of the GIL): the version costs no extra pass.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        version = pool.submit(file_md5, path, settings.state_dir / "data-md5.json")
+        X, y, columns = split_columns(read_table(path), spec, path)
+        classes = None
+        if spec.task == "classification" and y.dtype.kind not in "iub":
+            labels, y = np.unique(y.astype(str), return_inverse=True)
+            classes = tuple(labels)
+        return Dataset(name, X, y, columns, spec.task, version.result(), path, classes)
 
 
 def split_columns(frame: pd.DataFrame, spec: DataSpec, path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
