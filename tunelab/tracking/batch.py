@@ -168,7 +168,11 @@ def _killed_runs(settings: Settings) -> list[RunOutcome]:
 
 
 def _pool(settings: Settings, workers: int) -> ProcessPoolExecutor:
-    context = multiprocessing.get_context("spawn")  # no inherited MongoClient or TF state
+    """Worker processes forked from one server process that imported this module once (Sacred, pandas,
+    pydantic: about a second of CPU that each spawned worker paid again), never from this process: no
+    inherited MongoClient, thread or TensorFlow state."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
     return ProcessPoolExecutor(
         workers, mp_context=context, initializer=worker_process.init_worker, initargs=(settings.worker_log,)
     )
