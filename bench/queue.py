@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import functools
 import multiprocessing
 import multiprocessing.forkserver
 import os
@@ -40,6 +41,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH] + [str(BENCH)]
 
+import pymongo  # noqa: E402
 from _bench import free_port, print_table  # noqa: E402
 
 from tunelab import db  # noqa: E402
@@ -122,13 +124,14 @@ def batch_wall(settings: Settings, count: int, workers: int) -> float:
     return time.perf_counter() - start
 
 
-def _claimer(settings: Settings, batch: str, results) -> None:
+def _claimer(settings: Settings, batch: str, results, find_and_modify: bool) -> None:
     store = db.connect(settings)
     claimer = queue.Claimer(store, queue.Selector(batch=batch), queue.CodeVersion(None, None))
+    claim = functools.partial(_find_and_modify_claim, store.runs, claimer.query) if find_and_modify else claimer.claim
     latencies, writes = [], []
     while True:
         start = time.perf_counter()
-        claimed = claimer.claim()
+        claimed = claim()
         if claimed is None:
             break
         latencies.append(time.perf_counter() - start)
@@ -139,9 +142,19 @@ def _claimer(settings: Settings, batch: str, results) -> None:
     results.put((latencies, writes))
 
 
-def claim_latencies(settings: Settings, processes: int) -> tuple[list[float], list[float]]:
+def _find_and_modify_claim(runs, query: dict) -> dict | None:
+    """The claim before this benchmark's issue was closed, less its check for the config's other runs."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    update = {"$set": {"status": "RUNNING", "heartbeat": now}, "$inc": {"queue.attempts": 1}}
+    return runs.find_one_and_update(query, update, sort=[("_id", 1)], return_document=pymongo.ReturnDocument.AFTER)
+
+
+def claim_latencies(
+    settings: Settings, processes: int, find_and_modify: bool = False
+) -> tuple[list[float], list[float]]:
     """Every claim's latency while ``processes`` processes empty a queue of 50 runs each, and the
-    latency of the plain write (``update_one`` by id) each then makes: the floor of one round trip."""
+    latency of the plain write (``update_one`` by id) each then makes: the floor of one round trip.
+    ``find_and_modify``: claim with one ``find_one_and_update``, as before the claims were reworked."""
     settings = fresh(settings)
     batch = "claims"
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -153,7 +166,9 @@ def claim_latencies(settings: Settings, processes: int) -> tuple[list[float], li
     db.connect(settings).runs.insert_many(docs)
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    workers = [context.Process(target=_claimer, args=(settings, batch, results)) for _ in range(processes)]
+    workers = [
+        context.Process(target=_claimer, args=(settings, batch, results, find_and_modify)) for _ in range(processes)
+    ]
     for worker in workers:
         worker.start()
     latencies, writes = [], []
@@ -165,6 +180,22 @@ def claim_latencies(settings: Settings, processes: int) -> tuple[list[float], li
         worker.join()
     assert len(latencies) == len(docs)
     return latencies, writes
+
+
+def _spin(cpu_s: float) -> None:
+    end = time.process_time() + cpu_s
+    while time.process_time() < end:
+        pass
+
+
+def _busy_wall(count: int, cpu_s: float, processes: int) -> float:
+    """Seconds for ``processes`` processes to burn ``count`` × ``cpu_s`` of CPU: what this machine
+    gives to parallel work now (other people's load included)."""
+    with multiprocessing.get_context("forkserver").Pool(processes) as pool:
+        pool.map(_spin, [0.0] * processes)  # started
+        start = time.perf_counter()
+        pool.map(_spin, [cpu_s] * count, chunksize=1)
+        return time.perf_counter() - start
 
 
 def p99(samples: list[float]) -> float:
@@ -203,25 +234,34 @@ def main() -> None:
             )
         alone = [claim_latencies(settings, 1) for _ in reps]
         together = [claim_latencies(settings, 4) for _ in reps]
+        before = [claim_latencies(settings, 4, find_and_modify=True) for _ in reps]
         claims, writes = [c for c, _ in together], [w for _, w in together]
-        alone_claims = [c for c, _ in alone]
+        alone_claims, alone_writes = [c for c, _ in alone], [w for _, w in alone]
+        medians = functools.partial(_each, statistics.median)
         rows += [
-            (
-                "claim, 4 processes: median",
-                _each(statistics.median, claims),
-                _each(statistics.median, alone_claims),
-                "1 process",
-                "≤ 5 ms",
-            ),
+            ("claim, 4 processes: median", medians(claims), medians(alone_claims), "1 process", "≤ 5 ms"),
             ("claim, 4 processes: p99", _each(p99, claims), _each(p99, alone_claims), "1 process", ""),
+            ("claim, 4 processes: median", medians(claims), medians(writes), "update_one by id, 4 processes", ""),
             (
-                "claim, 4 processes: median",
-                _each(statistics.median, claims),
-                _each(statistics.median, writes),
-                "update_one by id (a round trip)",
+                "claim, 1 process: median",
+                medians(alone_claims),
+                medians(alone_writes),
+                "update_one by id, 1 process",
                 "",
             ),
+            ("claim, 4 processes: median", medians(claims), medians([c for c, _ in before]), "findAndModify claim", ""),
         ]
+        ceiling = [_busy_wall(args.cpu_runs, args.cpu_s, 2) for _ in reps]
+        floor = [_busy_wall(args.cpu_runs, args.cpu_s, 1) for _ in reps]
+        rows.append(
+            (
+                f"{args.cpu_runs} busy loops (no tunelab), 2 processes",
+                ceiling,
+                floor,
+                "1 process",
+                "the machine's ceiling",
+            )
+        )
         for start in ("cold", "warm"):
             one = [queue_wall(settings, args.cpu_runs, args.cpu_s, 1, cold=start == "cold") for _ in reps]
             two = [queue_wall(settings, args.cpu_runs, args.cpu_s, 2, cold=start == "cold") for _ in reps]
