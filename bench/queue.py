@@ -9,10 +9,14 @@ a fresh database. Measures:
 * wall time of ``--runs`` trivial queued runs drained by 1, 2 and 4 worker
   processes, against the pre-queue batch (``run_batch``: configs handed to a
   process pool) with as many workers, on the same configs;
-* the latency of one claim (``find_one_and_update`` QUEUED→RUNNING, plus the
+* the latency of one claim (a conditional ``update_one`` QUEUED→RUNNING, plus the
   check that no other run has the config) with 4 processes claiming at once,
   median and p99, against 1 process claiming alone;
-* wall time of ``--cpu-runs`` CPU-bound runs with 2 workers against 1.
+* wall time of ``--cpu-runs`` CPU-bound runs with 2 workers against 1, cold
+  (each repetition starts the server process the workers fork from, which
+  imports tunelab once: what one ``tunelab worker`` command pays) and warm.
+
+The trivial-run rows are warm after their first repetition.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import functools
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import shutil
 import statistics
@@ -28,15 +34,18 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 # This file's name would shadow the standard library's queue: look in bench/ last.
 BENCH = Path(__file__).resolve().parent
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH] + [str(BENCH)]
 
+import pymongo  # noqa: E402
 from _bench import free_port, print_table  # noqa: E402
 
-from tunelab.db import EmbeddedServer, database  # noqa: E402
+from tunelab import db  # noqa: E402
+from tunelab.db import EmbeddedServer  # noqa: E402
 from tunelab.settings import Settings, load_settings  # noqa: E402
 from tunelab.tracking import queue  # noqa: E402
 from tunelab.tracking.batch import drain_queue, run_batch  # noqa: E402
@@ -88,11 +97,17 @@ def fresh(settings: Settings) -> Settings:
     return dataclasses.replace(settings, db_name=f"bench_{uuid.uuid4().hex[:8]}")
 
 
-def queue_wall(settings: Settings, count: int, cpu_s: float, workers: int) -> float:
-    """Seconds for ``workers`` processes to drain ``count`` queued runs (enqueueing not counted)."""
+def queue_wall(settings: Settings, count: int, cpu_s: float, workers: int, cold: bool = False) -> float:
+    """Seconds for ``workers`` processes to drain ``count`` queued runs (enqueueing not counted).
+
+    ``cold``: the worker processes' server process starts afresh (and imports tunelab), as in
+    one ``tunelab worker`` command; otherwise it is the one earlier drains of this process started.
+    """
     settings = fresh(settings)
     batch = queue.new_batch_id()
-    queue.enqueue(settings, db_of(settings), requests(settings, count, cpu_s), batch, queue.code_version(settings))
+    queue.enqueue(settings, db.connect(settings), requests(settings, count, cpu_s), batch, queue.code_version(settings))
+    if cold:
+        multiprocessing.forkserver._forkserver._stop()  # private, but the only way to stop it (its own tests use it)
     start = time.perf_counter()
     outcomes = drain_queue(settings, queue.Selector(batch=batch), workers)
     assert len(outcomes) == count and {o.status for o in outcomes} == {"COMPLETED"}, outcomes
@@ -109,16 +124,14 @@ def batch_wall(settings: Settings, count: int, workers: int) -> float:
     return time.perf_counter() - start
 
 
-def db_of(settings: Settings):
-    return database(settings.mongo_url, settings.db_name)
-
-
-def _claimer(settings: Settings, batch: str, results) -> None:
-    store, version = db_of(settings), queue.CodeVersion(None, None)
+def _claimer(settings: Settings, batch: str, results, find_and_modify: bool) -> None:
+    store = db.connect(settings)
+    claimer = queue.Claimer(store, queue.Selector(batch=batch), queue.CodeVersion(None, None))
+    claim = functools.partial(_find_and_modify_claim, store.runs, claimer.query) if find_and_modify else claimer.claim
     latencies, writes = [], []
     while True:
         start = time.perf_counter()
-        claimed = queue.claim(store, queue.Selector(batch=batch), version)
+        claimed = claim()
         if claimed is None:
             break
         latencies.append(time.perf_counter() - start)
@@ -129,9 +142,19 @@ def _claimer(settings: Settings, batch: str, results) -> None:
     results.put((latencies, writes))
 
 
-def claim_latencies(settings: Settings, processes: int) -> tuple[list[float], list[float]]:
+def _find_and_modify_claim(runs, query: dict) -> dict | None:
+    """The claim before this benchmark's issue was closed, less its check for the config's other runs."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    update = {"$set": {"status": "RUNNING", "heartbeat": now}, "$inc": {"queue.attempts": 1}}
+    return runs.find_one_and_update(query, update, sort=[("_id", 1)], return_document=pymongo.ReturnDocument.AFTER)
+
+
+def claim_latencies(
+    settings: Settings, processes: int, find_and_modify: bool = False
+) -> tuple[list[float], list[float]]:
     """Every claim's latency while ``processes`` processes empty a queue of 50 runs each, and the
-    latency of the plain write (``update_one`` by id) each then makes: the floor of one round trip."""
+    latency of the plain write (``update_one`` by id) each then makes: the floor of one round trip.
+    ``find_and_modify``: claim with one ``find_one_and_update``, as before the claims were reworked."""
     settings = fresh(settings)
     batch = "claims"
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -140,10 +163,12 @@ def claim_latencies(settings: Settings, processes: int) -> tuple[list[float], li
         {"_id": i, "status": "QUEUED", "queue": {**entry, "key": f"k{i}#0", "data_version": None}}
         for i in range(1, processes * CLAIMS_PER_PROCESS + 1)
     ]
-    db_of(settings).runs.insert_many(docs)
+    db.connect(settings).runs.insert_many(docs)
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    workers = [context.Process(target=_claimer, args=(settings, batch, results)) for _ in range(processes)]
+    workers = [
+        context.Process(target=_claimer, args=(settings, batch, results, find_and_modify)) for _ in range(processes)
+    ]
     for worker in workers:
         worker.start()
     latencies, writes = [], []
@@ -157,11 +182,27 @@ def claim_latencies(settings: Settings, processes: int) -> tuple[list[float], li
     return latencies, writes
 
 
+def _spin(cpu_s: float) -> None:
+    end = time.process_time() + cpu_s
+    while time.process_time() < end:
+        pass
+
+
+def _busy_wall(count: int, cpu_s: float, processes: int) -> float:
+    """Seconds for ``processes`` processes to burn ``count`` × ``cpu_s`` of CPU: what this machine
+    gives to parallel work now (other people's load included)."""
+    with multiprocessing.get_context("forkserver").Pool(processes) as pool:
+        pool.map(_spin, [0.0] * processes)  # started
+        start = time.perf_counter()
+        pool.map(_spin, [cpu_s] * count, chunksize=1)
+        return time.perf_counter() - start
+
+
 def p99(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=100)[98]
 
 
-def _each(statistic, samples: list[list[float]]) -> list[float]:
+def _each(statistic: Callable[[list[float]], float], samples: list[list[float]]) -> list[float]:
     return [statistic(s) for s in samples]
 
 
@@ -188,25 +229,47 @@ def main() -> None:
         for workers in (1, 2, 4):
             queued = [queue_wall(settings, args.runs, 0.0, workers) for _ in reps]
             handed = [batch_wall(settings, args.runs, workers) for _ in reps]
-            rows.append((f"{args.runs} trivial runs, queue, {workers} worker(s)", queued, handed, "batch, no queue"))
+            rows.append(
+                (f"{args.runs} trivial runs, queue, {workers} worker(s)", queued, handed, "batch, no queue", "")
+            )
         alone = [claim_latencies(settings, 1) for _ in reps]
         together = [claim_latencies(settings, 4) for _ in reps]
+        before = [claim_latencies(settings, 4, find_and_modify=True) for _ in reps]
+        claims, writes = [c for c, _ in together], [w for _, w in together]
+        alone_claims, alone_writes = [c for c, _ in alone], [w for _, w in alone]
+        medians = functools.partial(_each, statistics.median)
+        rows += [
+            ("claim, 4 processes: median", medians(claims), medians(alone_claims), "1 process", "≤ 5 ms"),
+            ("claim, 4 processes: p99", _each(p99, claims), _each(p99, alone_claims), "1 process", ""),
+            ("claim, 4 processes: median", medians(claims), medians(writes), "update_one by id, 4 processes", ""),
+            (
+                "claim, 1 process: median",
+                medians(alone_claims),
+                medians(alone_writes),
+                "update_one by id, 1 process",
+                "",
+            ),
+            ("claim, 4 processes: median", medians(claims), medians([c for c, _ in before]), "findAndModify claim", ""),
+        ]
+        ceiling = [_busy_wall(args.cpu_runs, args.cpu_s, 2) for _ in reps]
+        floor = [_busy_wall(args.cpu_runs, args.cpu_s, 1) for _ in reps]
         rows.append(
             (
-                "claim, 4 processes: median",
-                [statistics.median(s) for s in together],
-                [statistics.median(s) for s in alone],
+                f"{args.cpu_runs} busy loops (no tunelab), 2 processes",
+                ceiling,
+                floor,
                 "1 process",
+                "the machine's ceiling",
             )
         )
-        rows.append(("claim, 4 processes: p99", [p99(s) for s in together], [p99(s) for s in alone], "1 process"))
-        one = [queue_wall(settings, args.cpu_runs, args.cpu_s, 1) for _ in reps]
-        two = [queue_wall(settings, args.cpu_runs, args.cpu_s, 2) for _ in reps]
-        rows.append((f"{args.cpu_runs} CPU-bound runs ({args.cpu_s} s), 2 workers", two, one, "1 worker"))
+        for start in ("cold", "warm"):
+            one = [queue_wall(settings, args.cpu_runs, args.cpu_s, 1, cold=start == "cold") for _ in reps]
+            two = [queue_wall(settings, args.cpu_runs, args.cpu_s, 2, cold=start == "cold") for _ in reps]
+            figure = f"{args.cpu_runs} CPU-bound runs ({args.cpu_s} s), 2 workers, {start}"
+            rows.append((figure, two, one, "1 worker", "≤ 0.56× (≥ 1.8× speed-up)"))
         print_table(f"run queue, median of {args.repetitions} (wall s as ms)", rows)
-        print(
-            f"speed-up with 2 workers: {statistics.median(one) / statistics.median(two):.2f}× on {os.cpu_count()} cores"
-        )
+        for row in rows[-2:]:
+            print(f"{row[0]}: {statistics.median(row[2]) / statistics.median(row[1]):.2f}× on {os.cpu_count()} cores")
         for workers, row in zip((1, 2, 4), rows[:3], strict=True):
             print(
                 f"throughput, {workers} worker(s): {args.runs / statistics.median(row[1]):.1f} runs/s queued, "

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,12 +73,13 @@ class TunelabEnv:
             timeout=timeout,
         )
 
-    def popen(self, *args: str, project: Path = REPO) -> subprocess.Popen:
-        """``tunelab ARGS`` started in its own process group (for ``os.killpg``), its output piped."""
+    def popen(self, *args: str, project: Path = REPO, env: Mapping[str, str] | None = None) -> subprocess.Popen:
+        """``tunelab ARGS`` started in its own process group (for ``os.killpg``), its output piped;
+        ``env`` adds or overrides environment variables."""
         return subprocess.Popen(
             [sys.executable, "-m", "tunelab", *args],
             cwd=project,
-            env={**self.env, "TUNELAB_PROJECT_DIR": str(project)},
+            env={**self.env, "TUNELAB_PROJECT_DIR": str(project), **(env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -121,21 +121,13 @@ def test_a_batch_worker_killed_by_sigkill_fails_its_run_without_a_traceback(test
     import json
     import os
     import signal
-    import sys
     import time
 
     from tunelab.processes import wait_until
 
     config = tmp_path / "slow.json"
     config.write_text(json.dumps({"steps": 100, "sleep_s": 0.2, "seed": 1}))
-    env = {**test_project_env.env, "TUNELAB_PROJECT_DIR": str(TEST_PROJECT)}
-    batch = subprocess.Popen(
-        [sys.executable, "-m", "tunelab", "batch", str(config)],
-        cwd=TEST_PROJECT,
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    batch = test_project_env.popen("batch", str(config), project=TEST_PROJECT)
     runs = test_project_env.database.runs
     started = {"status": "RUNNING", "host.pid": {"$exists": True}}  # claimed from the queue, and Sacred started it
     assert wait_until(lambda: runs.find_one(started) is not None, 60)

@@ -6,31 +6,18 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
 from tests.conftest import TEST_PROJECT
 from tests.tracking_tests.test_batch import _configs
-from tunelab.tracking import queue
-
-
-def _start(env, *args, project=TEST_PROJECT, **extra_env):
-    return subprocess.Popen(
-        [sys.executable, "-m", "tunelab", *args],
-        cwd=project,
-        env={**env.env, "TUNELAB_PROJECT_DIR": str(project), **extra_env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+from tunelab.tracking import liveness, queue
 
 
 def test_two_concurrent_batches_run_each_config_once(test_project_env, tmp_path):
     configs = _configs(tmp_path, "curve", [{"x": x / 10, "steps": 3, "sleep_s": 0.1} for x in range(4)])
-    batches = [_start(test_project_env, "batch", *configs) for _ in range(2)]
+    batches = [test_project_env.popen("batch", *configs, project=TEST_PROJECT) for _ in range(2)]
     for process in batches:
         _, stderr = process.communicate(timeout=180)
         assert process.returncode == 0, stderr
@@ -69,7 +56,9 @@ def test_twenty_queued_runs_three_workers_each_run_once(test_project_env, tmp_pa
     assert f"batch {batch}" in enqueued.stdout
 
     workers = [
-        _start(test_project_env, "worker", "--batch", batch, TUNELAB_STATE_DIR=str(tmp_path / f"machine{i}"))
+        test_project_env.popen(
+            "worker", "--batch", batch, project=TEST_PROJECT, env={"TUNELAB_STATE_DIR": str(tmp_path / f"machine{i}")}
+        )
         for i in range(3)
     ]
     for worker in workers:
@@ -96,7 +85,7 @@ def test_kill_9_of_a_worker_requeues_its_run_once_the_heartbeat_expires(test_pro
     configs = _configs(tmp_path, "slow", [{"steps": 40, "sleep_s": 0.1}])
     assert test_project_env.cli("batch", *configs, "--enqueue", project=TEST_PROJECT).returncode == 0
     runs = test_project_env.database.runs
-    worker = _start(test_project_env, "worker", **settings)
+    worker = test_project_env.popen("worker", project=TEST_PROJECT, env=settings)
     deadline = time.monotonic() + 60
     while not runs.find_one({"status": "RUNNING", "heartbeat": {"$ne": None}}) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -106,7 +95,7 @@ def test_kill_9_of_a_worker_requeues_its_run_once_the_heartbeat_expires(test_pro
     assert lost["status"] == "RUNNING"
 
     time.sleep(2.5)  # the heartbeat expires
-    retry = _start(test_project_env, "worker", **settings)
+    retry = test_project_env.popen("worker", project=TEST_PROJECT, env=settings)
     stdout, stderr = retry.communicate(timeout=120)
     assert retry.returncode == 0, stderr
     [run] = list(runs.find())
@@ -167,3 +156,31 @@ def test_a_queued_run_that_cannot_start_here_fails_once(test_project_env):
     assert result.returncode == 1 and "FAILED" in result.stdout
     [run] = list(runs.find())
     assert run["status"] == "FAILED" and "x" in run["fail_trace"][0] and run["queue"]["attempts"] == 1
+
+
+def test_two_claimers_with_stale_candidates_take_each_run_once(test_project_env):
+    runs = test_project_env.database.runs
+    entry = {"batch": "b", "experiment": "curve", "queued_at": queue._now(), "attempts": 0, "git_commit": None}
+    runs.insert_many(
+        [{"_id": i, "status": "QUEUED", "queue": {**entry, "key": f"k{i}#0", "data_version": None}} for i in range(12)]
+    )
+    selector, version = queue.Selector(batch="b"), queue.CodeVersion(None, None)
+    claimers = {index: queue.Claimer(test_project_env.database, selector, version) for index in (0, 1)}
+    taken: dict[int, list[int]] = {0: [], 1: []}
+    while claimers:
+        for index, claimer in list(claimers.items()):
+            doc = claimer.claim()  # each keeps the candidates it read first, which the other claims from under it
+            if doc is None:
+                del claimers[index]
+            else:
+                taken[index].append(doc["_id"])
+    assert sorted(taken[0] + taken[1]) == list(range(12)) and taken[0] and taken[1]
+    assert {(r["status"], r["queue"]["attempts"]) for r in runs.find()} == {("RUNNING", 1)}
+
+
+def test_the_sweep_judges_a_claimed_run_by_its_claim(test_project_env):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    lost = _claimed(test_project_env.database, dead.pid, time.time() - 5, attempts=1)  # Sacred never started it
+    report = liveness.sweep(test_project_env.database)
+    assert report.failed[lost].startswith(f"process {dead.pid} on ")

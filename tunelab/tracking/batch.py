@@ -168,7 +168,11 @@ def _killed_runs(settings: Settings) -> list[RunOutcome]:
 
 
 def _pool(settings: Settings, workers: int) -> ProcessPoolExecutor:
-    context = multiprocessing.get_context("spawn")  # no inherited MongoClient or TF state
+    """Worker processes forked from one server process that imported this module once (Sacred, pandas,
+    pydantic: about a second of CPU that each spawned worker paid again), never from this process: no
+    inherited MongoClient, thread or TensorFlow state."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
     return ProcessPoolExecutor(
         workers, mp_context=context, initializer=worker_process.init_worker, initargs=(settings.worker_log,)
     )
@@ -186,9 +190,9 @@ def _run_in_worker(settings: Settings, request: RunRequest, offline: bool) -> Ru
 
 
 @functools.cache
-def _queue_of(settings: Settings) -> tuple[Database, queue.CodeVersion]:
-    """This worker process's database handle and code version (read once)."""
-    return db.connect(settings), queue.code_version(settings)
+def _claimer(settings: Settings, selector: queue.Selector) -> queue.Claimer:
+    """This worker process's claimer (its code version read once, its candidate runs kept between claims)."""
+    return queue.Claimer(db.connect(settings), selector, queue.code_version(settings))
 
 
 def _claim_and_run(settings: Settings, selector: queue.Selector, keep_waiting: bool) -> RunOutcome | None:
@@ -196,12 +200,12 @@ def _claim_and_run(settings: Settings, selector: queue.Selector, keep_waiting: b
 
     When nothing is claimable, runs whose worker was lost are given back first.
     """
-    database, version = _queue_of(settings)
+    claimer = _claimer(settings, selector)
+    database = claimer.runs.database
     while not worker_process.interrupted():
-        claimed = queue.claim(database, selector, version)
-        if claimed is None:
-            queue.release_lost_claims(database, settings.queue_expiry_s, settings.queue_retries)
-            claimed = queue.claim(database, selector, version)
+        claimed = claimer.claim()
+        if claimed is None and queue.release_lost_claims(database, settings.queue_expiry_s, settings.queue_retries)[0]:
+            claimed = claimer.claim()
         if claimed is not None:
             return _run_claimed(settings, database, claimed)
         if not keep_waiting:

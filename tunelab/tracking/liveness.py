@@ -6,8 +6,9 @@
 RUNNING run whose process is gone (:func:`dead_runs`).
 
 A run's process is gone when its heartbeat is older than ``silent_for_s`` and,
-if it ran on this host, its pid (``host.pid``, recorded by tunelab's observer)
-no longer names the process that started it. A run from another host, or one
+if it ran on this host, its pid (``host.pid``, recorded by tunelab's observer,
+or the claim's for a run taken from the queue) no longer names the process that
+started it. A run from another host, or one
 with no pid, is judged by its heartbeat alone, after ``REMOTE_SILENT_S`` at least.
 """
 
@@ -48,8 +49,18 @@ def sweep(
     return SweepReport(landed, {**unsaved, **dead})
 
 
-def dead_runs(runs: Collection, silent_for_s: float = SILENT_S, query: Mapping | None = None) -> dict[Any, str]:
-    """RUNNING runs matching ``query`` whose process is gone (see the module docstring) -> the reason."""
+def dead_runs(
+    runs: Collection,
+    silent_for_s: float = SILENT_S,
+    query: Mapping | None = None,
+    remote_silent_s: float = REMOTE_SILENT_S,
+) -> dict[Any, str]:
+    """RUNNING runs matching ``query`` whose process is gone (see the module docstring) -> the reason.
+
+    A run claimed from the queue names its process in ``queue.claim`` (it has no
+    ``host.pid`` until Sacred starts it); ``remote_silent_s`` is how long another
+    host's run must be silent.
+    """
     now = _now()
     cutoff = now - dt.timedelta(seconds=silent_for_s)
     silent = {
@@ -59,17 +70,26 @@ def dead_runs(runs: Collection, silent_for_s: float = SILENT_S, query: Mapping |
     }
     here = socket.gethostname()
     dead = {}
-    for run in runs.find(silent, {"host": 1, "heartbeat": 1, "start_time": 1}):
-        host = run.get("host") or {}
-        last = run.get("heartbeat") or run["start_time"]
-        silence = (now - last).total_seconds()
-        if host.get("hostname") == here and "pid" in host:
-            if alive(host["pid"], run["start_time"]):
+    for run in runs.find(silent, {"host": 1, "heartbeat": 1, "start_time": 1, "queue.claim": 1}):
+        hostname, pid, started = _process_of(run)
+        silence = (now - (run.get("heartbeat") or run["start_time"])).total_seconds()
+        if hostname == here and pid is not None:
+            if alive(pid, started):
                 continue
-            dead[run["_id"]] = f"process {host['pid']} on {here} is gone; last heartbeat {silence:.0f} s ago"
-        elif silence > max(silent_for_s, REMOTE_SILENT_S):
-            dead[run["_id"]] = f"no heartbeat for {silence:.0f} s from {host.get('hostname', 'an unknown host')}"
+            dead[run["_id"]] = f"process {pid} on {here} is gone; last heartbeat {silence:.0f} s ago"
+        elif silence > max(silent_for_s, remote_silent_s):
+            dead[run["_id"]] = f"no heartbeat for {silence:.0f} s from {hostname or 'an unknown host'}"
     return dead
+
+
+def _process_of(run: Mapping[str, Any]) -> tuple[str | None, int | None, dt.datetime]:
+    """(host name, pid, when the process or run started) of a RUNNING run: its queue claim's, else Sacred's."""
+    claim = (run.get("queue") or {}).get("claim")
+    if claim:
+        started = dt.datetime.fromtimestamp(claim["pid_started"], dt.UTC).replace(tzinfo=None)
+        return claim["host"], claim["pid"], started
+    host = run.get("host") or {}
+    return host.get("hostname"), host.get("pid"), run["start_time"]
 
 
 def fail_runs(runs: Collection, reasons: Mapping[Any, str], only_running: bool = True) -> None:
@@ -130,10 +150,12 @@ def recover_failed_saves(database: Database, failure_dir: Path) -> tuple[list[An
 def alive(pid: int, started: dt.datetime) -> bool:
     """Whether ``pid`` is still the process that started at ``started`` (naive UTC): pids get reused."""
     try:
-        created = dt.datetime.fromtimestamp(psutil.Process(pid).create_time(), dt.UTC).replace(tzinfo=None)
+        process = psutil.Process(pid)
+        created = dt.datetime.fromtimestamp(process.create_time(), dt.UTC).replace(tzinfo=None)
+        zombie = process.status() == psutil.STATUS_ZOMBIE  # dead, not yet reaped by its parent
     except psutil.Error:
         return False
-    return created <= started + dt.timedelta(seconds=1)
+    return created <= started + dt.timedelta(seconds=1) and not zombie
 
 
 def _now() -> dt.datetime:

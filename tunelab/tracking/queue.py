@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import random
 import socket
 import subprocess
 import uuid
@@ -36,11 +37,14 @@ from pymongo.database import Database
 
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings
+from tunelab.tracking import liveness
 from tunelab.tracking.observers import mongo_observer
 from tunelab.tracking.registry import load_experiment
 from tunelab.tracking.runner import RunOutcome, RunRequest, execute
 
 ACTIVE = ("QUEUED", "RUNNING")
+# What a run gains once Sacred has started it, which a QUEUED document lacks: left out of the claim's read.
+STARTED_FIELDS = ("captured_out", "result", "fail_trace", "artifacts", "resources")
 
 
 @dataclass(frozen=True)
@@ -143,49 +147,69 @@ def _enqueue_one(
     return run._id
 
 
-def claim(database: Database, selector: Selector, version: CodeVersion) -> dict[str, Any] | None:
-    """Atomically take the oldest matching QUEUED run at ``version`` (any version if the selector says so).
+class Claimer:
+    """Takes the QUEUED runs a selector picks at a code version (any version if the selector says so), atomically.
 
-    Returns the claimed document (now RUNNING, with this host, pid and a
-    heartbeat), or None when there is nothing to take. A claimed run whose
-    config another run already has (queued earlier, running, or completed since
-    this one was queued: two batches raced) is deleted and the next one is taken.
+    SecantusDB's ``findAndModify`` checks its write with a scan of the whole
+    collection (tens of ms once a database holds a few thousand runs), so a
+    claim is a conditional ``update_one`` by id (QUEUED→RUNNING: of two
+    claimers exactly one matches) and one read by the run's config key, which
+    also tells whether another run has that config (:func:`_superseded`).
+    Candidate ids come from one query (its cost grows with the queue's length),
+    kept until a claim misses or they run out; they are tried in a random
+    order, so that concurrent claimers rarely try the same run. Runs therefore
+    start in no particular order, and a run queued (or given back) meanwhile
+    waits for the next query.
     """
-    runs = database["runs"]
-    query = selector.query()
-    if not selector.any_version:
-        query.update({"queue.git_commit": version.git_commit, "queue.data_version": version.data_version})
-    process = psutil.Process()
-    while True:
-        now = _now()
-        doc = runs.find_one_and_update(
-            query,
-            {
-                "$set": {
-                    "status": "RUNNING",
-                    "heartbeat": now,
-                    "queue.claim": {
-                        "host": socket.gethostname(),
-                        "pid": process.pid,
-                        "pid_started": process.create_time(),
-                        "at": now,
-                    },
-                },
+
+    def __init__(self, database: Database, selector: Selector, version: CodeVersion) -> None:
+        self.runs = database["runs"]
+        self.query = selector.query()
+        if not selector.any_version:
+            self.query.update({"queue.git_commit": version.git_commit, "queue.data_version": version.data_version})
+        self._candidates: list[tuple[int, str]] = []  # (run id, config key), tried from the end
+        process = psutil.Process()
+        self._process = {"host": socket.gethostname(), "pid": process.pid, "pid_started": process.create_time()}
+
+    def claim(self) -> dict[str, Any] | None:
+        """Take one run: its document, now RUNNING with this host, pid and a heartbeat; None when none is left.
+
+        A claimed run whose config another run already has (queued earlier,
+        running, or completed since this one was queued: two batches raced) is
+        deleted and the next one is taken.
+        """
+        while True:
+            if not self._candidates:
+                self._refresh()
+                if not self._candidates:
+                    return None
+            run_id, key = self._candidates.pop()
+            now = _now()
+            update = {
+                "$set": {"status": "RUNNING", "heartbeat": now, "queue.claim": {**self._process, "at": now}},
                 "$inc": {"queue.attempts": 1},
-            },
-            sort=[("_id", pymongo.ASCENDING)],
-            return_document=pymongo.ReturnDocument.AFTER,
-        )
-        if doc is None or not _superseded(runs, doc):
-            return doc
-        runs.delete_one({"_id": doc["_id"], "status": "RUNNING"})
+            }
+            if not self.runs.update_one({"_id": run_id, "status": "QUEUED"}, update).modified_count:
+                self._candidates.clear()  # another claimer was here first: the list is stale
+                continue
+            same_key = list(self.runs.find({"queue.key": key}, dict.fromkeys(STARTED_FIELDS, 0)))  # indexed
+            doc = next(d for d in same_key if d["_id"] == run_id)
+            if not _superseded(doc, same_key):
+                return doc
+            self.runs.delete_one({"_id": run_id, "status": "RUNNING"})
+
+    def _refresh(self) -> None:
+        found = self.runs.find(self.query, {"queue.key": 1})
+        self._candidates = [(doc["_id"], doc["queue"]["key"]) for doc in found]
+        random.shuffle(self._candidates)
 
 
-def _superseded(runs: Collection, doc: Mapping[str, Any]) -> bool:
-    """Whether another run has this config: queued or running under a smaller id, or completed after
-    this one was queued. The smallest id wins, so of two claimers of the same config exactly one runs it."""
+def _superseded(doc: Mapping[str, Any], same_key: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a run of ``same_key`` (the runs with ``doc``'s config key) has this config: queued or running
+    under a smaller id, or completed after ``doc`` was queued. The smallest id wins, so of two claimers of
+    the same config exactly one runs it."""
     entry = doc["queue"]
-    for other in runs.find({"queue.key": entry["key"]}, {"status": 1, "stop_time": 1}):  # one indexed lookup
+    for other in same_key:
         if other["_id"] == doc["_id"]:
             continue
         if other["status"] in ACTIVE and other["_id"] < doc["_id"]:
@@ -247,30 +271,28 @@ def runs_of(database: Database, query: Mapping[str, Any], projection: Mapping[st
 def release_lost_claims(database: Database, expiry_s: float, retries: int) -> tuple[list[int], list[int]]:
     """Give back the claimed runs whose worker is gone; returns (re-queued ids, failed ids).
 
-    A claimed run is lost when it has had no heartbeat for ``expiry_s`` (Sacred
-    beats every second) and, if it was claimed on this host, its process is gone
-    (so a run whose first attempt is alive is never run again). It goes back to
-    QUEUED while it has been attempted at most ``retries`` + 1 times, otherwise
-    it becomes FAILED with the reason.
+    Whether a run is lost is :func:`tunelab.tracking.liveness.dead_runs`'s call
+    (no heartbeat for ``expiry_s``, and its process gone if it ran on this host:
+    a run whose first attempt is alive never runs again). A lost run goes back
+    to QUEUED while it has been attempted at most ``retries`` + 1 times,
+    otherwise it becomes FAILED with the reason.
     """
     runs = database["runs"]
-    now = _now()
-    cutoff = now - dt.timedelta(seconds=expiry_s)
-    silent = {
-        "status": "RUNNING",
-        "queue.claim": {"$exists": True},
-        "$or": [{"heartbeat": {"$lt": cutoff}}, {"heartbeat": None, "start_time": {"$lt": cutoff}}],
-    }
+    lost = liveness.dead_runs(runs, expiry_s, {"queue.claim": {"$exists": True}}, remote_silent_s=expiry_s)
+    cutoff = _now() - dt.timedelta(seconds=expiry_s)
     requeued, failed = [], []
-    for doc in runs.find(silent, {"queue": 1, "heartbeat": 1, "start_time": 1}):
-        claim_ = doc["queue"]["claim"]
-        if _claim_alive(claim_):
-            continue
-        last = doc.get("heartbeat") or doc.get("start_time")
-        reason = (
-            f"lost worker: {claim_['host']} pid {claim_['pid']} sent no heartbeat since {last:%Y-%m-%d %H:%M:%S} UTC"
-        )
-        still = {"_id": doc["_id"], "status": "RUNNING", "queue.claim": claim_, "heartbeat": doc.get("heartbeat")}
+    for doc in runs.find(
+        {"_id": {"$in": list(lost)}, "status": "RUNNING"}, {"queue": 1, "heartbeat": 1, "start_time": 1}
+    ):
+        if (doc.get("heartbeat") or doc.get("start_time") or cutoff) >= cutoff:
+            continue  # it beat since: alive after all (the update below re-checks that heartbeat)
+        reason = f"lost worker: {lost[doc['_id']]}"
+        still = {
+            "_id": doc["_id"],
+            "status": "RUNNING",
+            "queue.claim": doc["queue"]["claim"],
+            "heartbeat": doc.get("heartbeat"),
+        }
         if doc["queue"]["attempts"] <= retries:
             update = {
                 "$set": {"status": "QUEUED", "info": doc["queue"]["info"], "captured_out": ""},
@@ -282,23 +304,12 @@ def release_lost_claims(database: Database, expiry_s: float, retries: int) -> tu
                 requeued.append(doc["_id"])
         else:
             update = {
-                "$set": {"status": "FAILED", "stop_time": now, "fail_trace": [reason]},
+                "$set": {"status": "FAILED", "stop_time": _now(), "fail_trace": [reason]},
                 "$push": {"queue.lost": reason},
             }
             if runs.update_one(still, update).modified_count:
                 failed.append(doc["_id"])
     return requeued, failed
-
-
-def _claim_alive(claim_: Mapping[str, Any]) -> bool:
-    """Whether the claiming process still lives; only knowable on its own host (elsewhere: False)."""
-    if claim_["host"] != socket.gethostname():
-        return False
-    try:
-        process = psutil.Process(claim_["pid"])
-        return abs(process.create_time() - claim_["pid_started"]) < 1 and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def known_batch(database: Database, batch: str | None) -> None:
