@@ -1,6 +1,6 @@
 """Benchmark: the run queue (claims, workers) against batches that hand configs to their workers directly.
 
-    .venv/bin/python bench/queue.py [--runs 20] [--cpu-runs 8] [--cpu-s 1.0] [--repetitions 5]
+    .venv/bin/python bench/run_queue.py [--runs 20] [--cpu-runs 8] [--cpu-s 1.0] [--repetitions 5]
 
 Starts its own SecantusDB and a throwaway project with one experiment, ``spin``
 (busy for ``cpu_s`` seconds of CPU, 0 for a trivial run). Each repetition uses
