@@ -27,6 +27,7 @@ from tunelab.tracking.scheduler import airflow_context, airflow_tags
 # Sacred flushes metrics and captured output on each heartbeat (its default is 10 s).
 BEAT_INTERVAL_S = 1.0
 COUNTERS = "tunelab.counters"
+RUN_ID_BLOCK = 32  # run ids a process reserves with one counter update
 # Equality lookups tunelab, Sacred and Omniboard make; without an index SecantusDB scans.
 INDEXES = {
     "metrics": [[("run_id", 1), ("name", 1)]],
@@ -39,10 +40,72 @@ FINAL_SAVE_RETRY_S = 30.0
 log = logging.getLogger(__name__)
 
 
+class _RunIds:
+    """Run ids this process reserved: one counter update (``COUNTERS``, ``_id: runs``) per RUN_ID_BLOCK runs.
+
+    Kept per process id (a forked worker reserves its own), client and database;
+    thread-safe. The counter starts after the largest id in ``runs``.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._blocks: dict[tuple[int, int, str], list[int]] = {}  # key -> [next id, last id reserved]
+
+    def take(self, runs: pymongo.collection.Collection) -> int:
+        """The next reserved id (reserving a new block when this one is used up)."""
+        with self._lock:
+            block = self._blocks.get(self._key(runs))
+            if block is None or block[0] > block[1]:
+                block = self._blocks[self._key(runs)] = self._reserve(runs)
+            block[0] += 1
+            return block[0] - 1
+
+    def skip_taken(self, runs: pymongo.collection.Collection) -> None:
+        """After a duplicate id: skip every id up to the largest taken, and move the counter past it."""
+        largest = _largest_id(runs)
+        runs.database[COUNTERS].update_one({"_id": "runs"}, {"$max": {"seq": largest}})
+        with self._lock:
+            block = self._blocks.get(self._key(runs))
+            if block is not None:
+                block[0] = max(block[0], largest + 1)
+
+    def forget(self) -> None:
+        """Drop every reserved block (their unused ids stay unused)."""
+        with self._lock:
+            self._blocks.clear()
+
+    def _reserve(self, runs: pymongo.collection.Collection) -> list[int]:
+        counters = runs.database[COUNTERS]
+        while True:
+            counter = counters.find_one_and_update(
+                {"_id": "runs"}, {"$inc": {"seq": RUN_ID_BLOCK}}, return_document=pymongo.ReturnDocument.AFTER
+            )
+            if counter is not None:
+                return [counter["seq"] - RUN_ID_BLOCK + 1, counter["seq"]]
+            with contextlib.suppress(pymongo.errors.DuplicateKeyError):
+                counters.insert_one({"_id": "runs", "seq": _largest_id(runs)})
+
+    @staticmethod
+    def _key(runs: pymongo.collection.Collection) -> tuple[int, int, str]:
+        return os.getpid(), id(runs.database.client), runs.database.name
+
+
+def _largest_id(runs: pymongo.collection.Collection) -> int:
+    last = runs.find_one({}, {"_id": 1}, sort=[("_id", pymongo.DESCENDING)])
+    return last["_id"] if last else 0
+
+
+_RUN_IDS = _RunIds()
+
+
 class TunelabMongoObserver(MongoObserver):
     """Sacred's MongoObserver, same schema, with these changes.
 
-    * A new run's id takes one query (Sacred counts the runs, then finds the largest id).
+    * Run ids come from a counter document, RUN_ID_BLOCK at a time per process
+      (Sacred counts the runs, then finds the largest id: a scan on SecantusDB).
+      Ids are unique and increase within a process; processes running at once
+      interleave by blocks, and a process leaves the ids it did not use unused.
+      A stock Sacred run (the largest id + 1) that takes a reserved id is skipped over.
     * Source files are stored once per content (pymongo 4 dropped GridFS md5,
       so the stock observer uploads every source again on every run); a
       process remembers the ones it has seen, which saves a query per source.
@@ -108,11 +171,9 @@ class TunelabMongoObserver(MongoObserver):
     _stored_sources: dict[tuple[int, str, str, str], Any] = {}  # (client id, db, file, md5) -> GridFS id
 
     def insert(self) -> None:
-        """Insert the run under the next id from a counter document.
+        """Insert the run under the next id reserved by this process (:class:`_RunIds`).
 
-        Sacred finds the largest id with a sort, a full scan on SecantusDB (67 ms
-        at 5,000 runs). The counter starts after the largest id; when a run
-        written outside tunelab (stock Sacred) took the id, it catches up.
+        An id that a run written outside tunelab (stock Sacred) took meanwhile is skipped.
         Inside an Airflow task, the run starts with the task's tags.
         """
         self.run_entry["info"] = {**self._initial_info, **self.run_entry.get("info", {})}
@@ -120,16 +181,8 @@ class TunelabMongoObserver(MongoObserver):
             self.run_entry.setdefault("omniboard", {}).setdefault("tags", []).extend(tags)
         if self.overwrite or self.run_entry.get("_id") is not None:
             return super().insert()
-        counters = self.runs.database[COUNTERS]
         while True:
-            counter = counters.find_one_and_update(
-                {"_id": "runs"}, {"$inc": {"seq": 1}}, return_document=pymongo.ReturnDocument.AFTER
-            )
-            if counter is None:
-                with contextlib.suppress(pymongo.errors.DuplicateKeyError):
-                    counters.insert_one({"_id": "runs", "seq": self._largest_id()})
-                continue
-            self.run_entry["_id"] = counter["seq"]
+            self.run_entry["_id"] = _RUN_IDS.take(self.runs)
             try:
                 self.runs.insert_one(self.run_entry)
                 self._written_at = time.monotonic()
@@ -137,11 +190,7 @@ class TunelabMongoObserver(MongoObserver):
             except pymongo.errors.InvalidDocument as exc:
                 raise ObserverError(f"Run contained an unserializable entry (most likely in the info)\n{exc}") from exc
             except pymongo.errors.DuplicateKeyError:
-                counters.update_one({"_id": "runs"}, {"$max": {"seq": self._largest_id()}})
-
-    def _largest_id(self) -> int:
-        last = self.runs.find_one({}, {"_id": 1}, sort=[("_id", pymongo.DESCENDING)])
-        return last["_id"] if last else 0
+                _RUN_IDS.skip_taken(self.runs)
 
     def save_sources(self, ex_info: Mapping[str, Any]) -> list[list[Any]]:
         source_info = []

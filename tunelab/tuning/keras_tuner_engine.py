@@ -96,7 +96,7 @@ class TrackedTuner(keras_tuner.engine.base_tuner.BaseTuner):
         run = db.connect(self.settings)["runs"].find_one(
             {"info.study": self.spec.study_name, "info.trial": number, "status": "COMPLETED"},
             {"_id": 1},
-            sort=[("_id", -1)],
+            sort=[("start_time", -1), ("_id", -1)],  # ids follow start order only within a process
         )
         if run is None:
             raise keras_tuner.errors.FailedTrialError(f"no completed run of trial {number} to continue")
