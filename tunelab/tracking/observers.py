@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import bson
 import pymongo
 from sacred.observers import FileStorageObserver, MongoObserver, RunObserver
 from sacred.serializer import flatten
@@ -133,6 +134,9 @@ class TunelabMongoObserver(MongoObserver):
       without writing it: the next write (a beat, or the end of the run, which
       Sacred saves right after its last beat) carries it. A short run (an
       Optuna trial) saves one round trip.
+    * The final save sets only the fields changed since the last write (the
+      others only if the document is missing), not the whole entry: less work
+      for SecantusDB, which applies updates in Python.
     * A run made inside an Airflow task starts with the Omniboard tags
       ``dag:DAG_ID`` and ``dag_run:RUN_ID`` (:mod:`tunelab.tracking.scheduler`).
     """
@@ -153,6 +157,7 @@ class TunelabMongoObserver(MongoObserver):
         self._summary: dict[str, dict[str, float]] = {}
         self._git_commit: str | None = None
         self._written_at = -math.inf
+        self._written: dict[str, bytes] = {}  # each field of the entry as last written (BSON)
         self._pending: dict[str, dict[str, list]] = {}  # metric points not stored yet
         self._stored: dict[str, int] = {}  # metric name -> points stored
         self._output = ""  # the whole captured output
@@ -185,7 +190,7 @@ class TunelabMongoObserver(MongoObserver):
             self.run_entry["_id"] = _RUN_IDS.take(self.runs)
             try:
                 self.runs.insert_one(self.run_entry)
-                self._written_at = time.monotonic()
+                self._mark_written()
                 return
             except pymongo.errors.InvalidDocument as exc:
                 raise ObserverError(f"Run contained an unserializable entry (most likely in the info)\n{exc}") from exc
@@ -224,11 +229,12 @@ class TunelabMongoObserver(MongoObserver):
 
     def save(self) -> None:
         """Sacred's save, except that no database error escapes: the next heartbeat saves again."""
-        try:
-            super().save()
-            self._written_at = time.monotonic()
-        except (pymongo.errors.PyMongoError, ObserverError) as exc:
-            log.warning("run %s: saving to the database failed (retried at the next heartbeat): %s", self._id, exc)
+        with self._lock:  # the fields remembered as written are those the write sent
+            try:
+                super().save()
+                self._mark_written()
+            except (pymongo.errors.PyMongoError, ObserverError) as exc:
+                log.warning("run %s: saving to the database failed (retried at the next heartbeat): %s", self._id, exc)
 
     def artifact_event(self, name, filename, metadata=None, content_type=None):
         """Sacred's, with the file's sha256 in the run's artifact entry; a file that cannot be stored
@@ -252,7 +258,8 @@ class TunelabMongoObserver(MongoObserver):
 
     def replace_config(self, config: Mapping[str, Any]) -> None:
         """The run's stored config becomes ``config`` at the next save (a heartbeat or the end)."""
-        self.run_entry["config"] = dict(config)
+        with self._lock:
+            self.run_entry["config"] = dict(config)
 
     @property
     def _id(self) -> Any:
@@ -312,7 +319,10 @@ class TunelabMongoObserver(MongoObserver):
         delay = 0.25
         while True:
             try:
-                self.runs.update_one({"_id": self._id}, {"$set": self.run_entry}, upsert=True)
+                with self._lock:
+                    changed, unchanged = self._changes()
+                update = {op: fields for op, fields in (("$set", changed), ("$setOnInsert", unchanged)) if fields}
+                self.runs.update_one({"_id": self._id}, update, upsert=True)
                 return
             except pymongo.errors.ConnectionFailure as exc:
                 reason = f"{type(exc).__name__}: {exc}"
@@ -330,6 +340,23 @@ class TunelabMongoObserver(MongoObserver):
             reason,
             path,
         )
+
+    def _mark_written(self) -> None:
+        """The whole entry is in the database now: remember when, and each field as written."""
+        self._written_at = time.monotonic()
+        self._written = {key: self._bson(value) for key, value in self.run_entry.items()}
+
+    def _changes(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The entry's fields (but ``_id``) split into those changed since the last write and the others."""
+        changed, unchanged = {}, {}
+        for key, value in self.run_entry.items():
+            if key != "_id":
+                same = self._written.get(key) == self._bson(value)
+                (unchanged if same else changed)[key] = value
+        return changed, unchanged
+
+    def _bson(self, value: Any) -> bytes:
+        return bson.encode({"v": value}, codec_options=self.runs.codec_options)
 
     def _finish(self) -> None:
         """Before the final save: store what waits (metrics, the whole output) and the summary."""
