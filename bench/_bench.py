@@ -21,13 +21,18 @@ def repeat(fn: Callable[[], object], repetitions: int) -> list[float]:
     return times
 
 
-def print_table(title: str, rows: Sequence[tuple[str, list[float], list[float], str]], unit: str = "ms") -> None:
-    """rows: (figure, its samples, the baseline's samples, the baseline's name); seconds in."""
+def print_table(title: str, rows: Sequence[tuple], unit: str = "ms") -> None:
+    """rows: (figure, its samples, the baseline's samples, the baseline's name[, target]); seconds in.
+
+    A target (such as ``"≤ 3×"``) on any row adds a target column.
+    """
     scale = {"ms": 1e3, "s": 1.0}[unit]
+    targets = any(len(row) > 4 for row in rows)
     table = Table(title=title)
-    for column in ("figure", f"median ({unit})", "min–max", "baseline", f"baseline median ({unit})", "ratio"):
+    columns = ["figure", f"median ({unit})", "min–max", "baseline", f"baseline median ({unit})", "ratio"]
+    for column in columns + (["target"] if targets else []):
         table.add_column(column)
-    for name, samples, baseline, baseline_name in rows:
+    for name, samples, baseline, baseline_name, *target in rows:
         median, base = statistics.median(samples), statistics.median(baseline)
         table.add_row(
             name,
@@ -36,8 +41,9 @@ def print_table(title: str, rows: Sequence[tuple[str, list[float], list[float], 
             baseline_name,
             f"{base * scale:.2f}",
             f"{median / base:.2f}×",
+            *([target[0] if target else ""] if targets else []),
         )
-    Console(width=140).print(table)
+    Console(width=160).print(table)
 
 
 def free_port() -> int:

@@ -203,6 +203,9 @@ def _experiment(name: str, module: str) -> Experiment:
     experiments = _thread.__dict__.setdefault("experiments", {})
     if (name, module) not in experiments:
         ex = Experiment(name, save_git_info=False)
+        # Sacred's CLI commands (print_config…): never run here, yet each costs a random generator per run
+        ex.commands.clear()
+        ex.captured_functions.clear()
         ex.base_dir, ex.mainfile, ex.sources, ex.dependencies = _sources(module)
         ex.logger = _LOGGER
 
