@@ -23,7 +23,9 @@ import threading
 import sacred.run
 import sacred.stdout_capturing
 
-from tunelab.tracking import beats
+from tunelab.tracking.beats import Beats
+
+_BEATS = Beats("sacred-heartbeats")
 
 
 class TeeBuffer(io.StringIO):
@@ -57,13 +59,13 @@ class TeeBuffer(io.StringIO):
 def _start_heartbeat(run: sacred.run.Run) -> None:
     """Sacred's ``Run._start_heartbeat`` on the process's beat thread (``run._heartbeat`` is its token)."""
     if run.beat_interval > 0:
-        run._heartbeat = beats.start(run.beat_interval, run._emit_heartbeat)
+        run._heartbeat = _BEATS.start(run.beat_interval, run._emit_heartbeat)
 
 
 def _stop_heartbeat(run: sacred.run.Run) -> None:
     """Sacred's ``Run._stop_heartbeat``: no more periodic beats, then the last one, with no time limit."""
     if run._heartbeat is not None:
-        beats.stop(run._heartbeat)
+        _BEATS.stop(run._heartbeat)
         run._heartbeat = None
         run._emit_heartbeat()
 

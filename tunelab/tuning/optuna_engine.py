@@ -32,7 +32,8 @@ from optuna.trial import TrialState
 from tunelab import db
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings
-from tunelab.tracking import beats, worker_process
+from tunelab.tracking import worker_process
+from tunelab.tracking.beats import Beats
 from tunelab.tracking.liveness import fail_dead_runs
 from tunelab.tuning.engines import Job, SearchEngine, TrialCounts, job
 from tunelab.tuning.pruners import make_pruner
@@ -49,6 +50,7 @@ RUN_ID_ATTR = "sacred_run_id"
 MAX_CONSECUTIVE_FAILURES = 3
 _POLL_S = 0.5
 _WAIT = "wait"
+_TRIAL_BEATS = Beats("trial-heartbeats")  # apart from Sacred's: a slow run save must not stop these
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -248,11 +250,11 @@ def _heartbeat(study: optuna.Study, trial_id: int) -> Iterator[None]:
         with contextlib.suppress(Exception):  # finished meanwhile, or storage unreachable: beat again next time
             storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
 
-    token = beats.start(HEARTBEAT_INTERVAL_S, beat)
+    token = _TRIAL_BEATS.start(HEARTBEAT_INTERVAL_S, beat)
     try:
         yield
     finally:
-        beats.stop(token)
+        _TRIAL_BEATS.stop(token)
 
 
 def fail_stale_trials(settings: Settings, study: optuna.Study, trials: list[optuna.trial.FrozenTrial]) -> list[int]:
