@@ -124,3 +124,29 @@ def test_a_run_inside_an_airflow_task_is_tagged_with_its_dag_run(test_project_en
     assert run["omniboard"]["tags"] == ["dag:nightly", "dag_run:scheduled__2026-11-23"]
     untagged = database.runs.find_one({"_id": outside.run_id})
     assert "airflow" not in untagged["info"] and "omniboard" not in untagged
+
+
+@pytest.mark.parametrize("deleted", [False, True], ids=["in place", "document gone meanwhile"])
+def test_the_final_save_sends_what_changed_and_restores_a_missing_document(test_project_env, deleted):
+    """The final save sets the fields changed since the last write; the others only if the document is gone."""
+    from sacred import Experiment
+
+    from tunelab.tracking.observers import mongo_observer
+
+    runs = test_project_env.database.runs
+    ex = Experiment("final_save", save_git_info=False)
+    observer = mongo_observer(test_project_env.settings)
+    ex.observers.append(observer)
+
+    @ex.main
+    def main(_run):
+        observer.replace_config({"x": 2})
+        if deleted:
+            runs.delete_one({"_id": _run._id})
+        return 7
+
+    run = ex.run()
+    doc = runs.find_one({"_id": run._id})
+    assert (doc["status"], doc["result"], doc["config"]) == ("COMPLETED", 7, {"x": 2})
+    assert doc["experiment"]["name"] == "final_save" and doc["host"]["hostname"]
+    assert doc["start_time"] <= doc["stop_time"] and doc["heartbeat"] is not None

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import bson
 import pymongo
 from sacred.observers import FileStorageObserver, MongoObserver, RunObserver
 from sacred.serializer import flatten
@@ -27,6 +28,7 @@ from tunelab.tracking.scheduler import airflow_context, airflow_tags
 # Sacred flushes metrics and captured output on each heartbeat (its default is 10 s).
 BEAT_INTERVAL_S = 1.0
 COUNTERS = "tunelab.counters"
+RUN_ID_BLOCK = 32  # run ids a process reserves with one counter update
 # Equality lookups tunelab, Sacred and Omniboard make; without an index SecantusDB scans.
 INDEXES = {
     "metrics": [[("run_id", 1), ("name", 1)]],
@@ -39,10 +41,72 @@ FINAL_SAVE_RETRY_S = 30.0
 log = logging.getLogger(__name__)
 
 
+class _RunIds:
+    """Run ids this process reserved: one counter update (``COUNTERS``, ``_id: runs``) per RUN_ID_BLOCK runs.
+
+    Kept per process id (a forked worker reserves its own), client and database;
+    thread-safe. The counter starts after the largest id in ``runs``.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._blocks: dict[tuple[int, int, str], list[int]] = {}  # key -> [next id, last id reserved]
+
+    def take(self, runs: pymongo.collection.Collection) -> int:
+        """The next reserved id (reserving a new block when this one is used up)."""
+        with self._lock:
+            block = self._blocks.get(self._key(runs))
+            if block is None or block[0] > block[1]:
+                block = self._blocks[self._key(runs)] = self._reserve(runs)
+            block[0] += 1
+            return block[0] - 1
+
+    def skip_taken(self, runs: pymongo.collection.Collection) -> None:
+        """After a duplicate id: skip every id up to the largest taken, and move the counter past it."""
+        largest = _largest_id(runs)
+        runs.database[COUNTERS].update_one({"_id": "runs"}, {"$max": {"seq": largest}})
+        with self._lock:
+            block = self._blocks.get(self._key(runs))
+            if block is not None:
+                block[0] = max(block[0], largest + 1)
+
+    def forget(self) -> None:
+        """Drop every reserved block (their unused ids stay unused)."""
+        with self._lock:
+            self._blocks.clear()
+
+    def _reserve(self, runs: pymongo.collection.Collection) -> list[int]:
+        counters = runs.database[COUNTERS]
+        while True:
+            counter = counters.find_one_and_update(
+                {"_id": "runs"}, {"$inc": {"seq": RUN_ID_BLOCK}}, return_document=pymongo.ReturnDocument.AFTER
+            )
+            if counter is not None:
+                return [counter["seq"] - RUN_ID_BLOCK + 1, counter["seq"]]
+            with contextlib.suppress(pymongo.errors.DuplicateKeyError):
+                counters.insert_one({"_id": "runs", "seq": _largest_id(runs)})
+
+    @staticmethod
+    def _key(runs: pymongo.collection.Collection) -> tuple[int, int, str]:
+        return os.getpid(), id(runs.database.client), runs.database.name
+
+
+def _largest_id(runs: pymongo.collection.Collection) -> int:
+    last = runs.find_one({}, {"_id": 1}, sort=[("_id", pymongo.DESCENDING)])
+    return last["_id"] if last else 0
+
+
+_RUN_IDS = _RunIds()
+
+
 class TunelabMongoObserver(MongoObserver):
     """Sacred's MongoObserver, same schema, with these changes.
 
-    * A new run's id takes one query (Sacred counts the runs, then finds the largest id).
+    * Run ids come from a counter document, RUN_ID_BLOCK at a time per process
+      (Sacred counts the runs, then finds the largest id: a scan on SecantusDB).
+      Ids are unique and increase within a process; processes running at once
+      interleave by blocks, and a process leaves the ids it did not use unused.
+      A stock Sacred run (the largest id + 1) that takes a reserved id is skipped over.
     * Source files are stored once per content (pymongo 4 dropped GridFS md5,
       so the stock observer uploads every source again on every run); a
       process remembers the ones it has seen, which saves a query per source.
@@ -70,6 +134,9 @@ class TunelabMongoObserver(MongoObserver):
       without writing it: the next write (a beat, or the end of the run, which
       Sacred saves right after its last beat) carries it. A short run (an
       Optuna trial) saves one round trip.
+    * The final save sets only the fields changed since the last write (the
+      others only if the document is missing), not the whole entry: less work
+      for SecantusDB, which applies updates in Python.
     * A run made inside an Airflow task starts with the Omniboard tags
       ``dag:DAG_ID`` and ``dag_run:RUN_ID`` (:mod:`tunelab.tracking.scheduler`).
     """
@@ -90,6 +157,7 @@ class TunelabMongoObserver(MongoObserver):
         self._summary: dict[str, dict[str, float]] = {}
         self._git_commit: str | None = None
         self._written_at = -math.inf
+        self._written: dict[str, bytes] = {}  # each field of the entry as last written (BSON)
         self._pending: dict[str, dict[str, list]] = {}  # metric points not stored yet
         self._stored: dict[str, int] = {}  # metric name -> points stored
         self._output = ""  # the whole captured output
@@ -108,11 +176,9 @@ class TunelabMongoObserver(MongoObserver):
     _stored_sources: dict[tuple[int, str, str, str], Any] = {}  # (client id, db, file, md5) -> GridFS id
 
     def insert(self) -> None:
-        """Insert the run under the next id from a counter document.
+        """Insert the run under the next id reserved by this process (:class:`_RunIds`).
 
-        Sacred finds the largest id with a sort, a full scan on SecantusDB (67 ms
-        at 5,000 runs). The counter starts after the largest id; when a run
-        written outside tunelab (stock Sacred) took the id, it catches up.
+        An id that a run written outside tunelab (stock Sacred) took meanwhile is skipped.
         Inside an Airflow task, the run starts with the task's tags.
         """
         self.run_entry["info"] = {**self._initial_info, **self.run_entry.get("info", {})}
@@ -120,28 +186,16 @@ class TunelabMongoObserver(MongoObserver):
             self.run_entry.setdefault("omniboard", {}).setdefault("tags", []).extend(tags)
         if self.overwrite or self.run_entry.get("_id") is not None:
             return super().insert()
-        counters = self.runs.database[COUNTERS]
         while True:
-            counter = counters.find_one_and_update(
-                {"_id": "runs"}, {"$inc": {"seq": 1}}, return_document=pymongo.ReturnDocument.AFTER
-            )
-            if counter is None:
-                with contextlib.suppress(pymongo.errors.DuplicateKeyError):
-                    counters.insert_one({"_id": "runs", "seq": self._largest_id()})
-                continue
-            self.run_entry["_id"] = counter["seq"]
+            self.run_entry["_id"] = _RUN_IDS.take(self.runs)
             try:
                 self.runs.insert_one(self.run_entry)
-                self._written_at = time.monotonic()
+                self._mark_written()
                 return
             except pymongo.errors.InvalidDocument as exc:
                 raise ObserverError(f"Run contained an unserializable entry (most likely in the info)\n{exc}") from exc
             except pymongo.errors.DuplicateKeyError:
-                counters.update_one({"_id": "runs"}, {"$max": {"seq": self._largest_id()}})
-
-    def _largest_id(self) -> int:
-        last = self.runs.find_one({}, {"_id": 1}, sort=[("_id", pymongo.DESCENDING)])
-        return last["_id"] if last else 0
+                _RUN_IDS.skip_taken(self.runs)
 
     def save_sources(self, ex_info: Mapping[str, Any]) -> list[list[Any]]:
         source_info = []
@@ -175,11 +229,12 @@ class TunelabMongoObserver(MongoObserver):
 
     def save(self) -> None:
         """Sacred's save, except that no database error escapes: the next heartbeat saves again."""
-        try:
-            super().save()
-            self._written_at = time.monotonic()
-        except (pymongo.errors.PyMongoError, ObserverError) as exc:
-            log.warning("run %s: saving to the database failed (retried at the next heartbeat): %s", self._id, exc)
+        with self._lock:  # the fields remembered as written are those the write sent
+            try:
+                super().save()
+                self._mark_written()
+            except (pymongo.errors.PyMongoError, ObserverError) as exc:
+                log.warning("run %s: saving to the database failed (retried at the next heartbeat): %s", self._id, exc)
 
     def artifact_event(self, name, filename, metadata=None, content_type=None):
         """Sacred's, with the file's sha256 in the run's artifact entry; a file that cannot be stored
@@ -203,7 +258,8 @@ class TunelabMongoObserver(MongoObserver):
 
     def replace_config(self, config: Mapping[str, Any]) -> None:
         """The run's stored config becomes ``config`` at the next save (a heartbeat or the end)."""
-        self.run_entry["config"] = dict(config)
+        with self._lock:
+            self.run_entry["config"] = dict(config)
 
     @property
     def _id(self) -> Any:
@@ -263,7 +319,10 @@ class TunelabMongoObserver(MongoObserver):
         delay = 0.25
         while True:
             try:
-                self.runs.update_one({"_id": self._id}, {"$set": self.run_entry}, upsert=True)
+                with self._lock:
+                    changed, unchanged = self._changes()
+                update = {op: fields for op, fields in (("$set", changed), ("$setOnInsert", unchanged)) if fields}
+                self.runs.update_one({"_id": self._id}, update, upsert=True)
                 return
             except pymongo.errors.ConnectionFailure as exc:
                 reason = f"{type(exc).__name__}: {exc}"
@@ -281,6 +340,23 @@ class TunelabMongoObserver(MongoObserver):
             reason,
             path,
         )
+
+    def _mark_written(self) -> None:
+        """The whole entry is in the database now: remember when, and each field as written."""
+        self._written_at = time.monotonic()
+        self._written = {key: self._bson(value) for key, value in self.run_entry.items()}
+
+    def _changes(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The entry's fields (but ``_id``) split into those changed since the last write and the others."""
+        changed, unchanged = {}, {}
+        for key, value in self.run_entry.items():
+            if key != "_id":
+                same = self._written.get(key) == self._bson(value)
+                (unchanged if same else changed)[key] = value
+        return changed, unchanged
+
+    def _bson(self, value: Any) -> bytes:
+        return bson.encode({"v": value}, codec_options=self.runs.codec_options)
 
     def _finish(self) -> None:
         """Before the final save: store what waits (metrics, the whole output) and the summary."""

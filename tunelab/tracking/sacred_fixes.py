@@ -1,4 +1,4 @@
-"""Two fixes for Sacred 0.8.7's run loop, which loses output and metrics under load.
+"""Fixes for Sacred 0.8.7's run loop, which loses output and metrics under load, and starts a thread per run.
 
 * Sacred tees ``sys.stdout`` into one ``StringIO`` that the run's thread writes
 and the heartbeat thread reads with ``seek(last); read(); tell()``. A write
@@ -10,6 +10,9 @@ that comes between the seek and the read lands at the read position and
   saves the run as finished: points logged at the end (350,000 of 500,000)
   were stored after the final save, or never. :func:`install` makes it wait
   for that beat.
+* Sacred starts a heartbeat thread for each run; a search's short runs beat
+  from one thread per process instead (:mod:`tunelab.tracking.beats`). The
+  last beat runs in the run's own thread, once the periodic ones have stopped.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ import threading
 
 import sacred.run
 import sacred.stdout_capturing
+
+from tunelab.tracking.beats import Beats
+
+_BEATS = Beats("sacred-heartbeats")
 
 
 class TeeBuffer(io.StringIO):
@@ -49,14 +56,22 @@ class TeeBuffer(io.StringIO):
         return self._read_at
 
 
+def _start_heartbeat(run: sacred.run.Run) -> None:
+    """Sacred's ``Run._start_heartbeat`` on the process's beat thread (``run._heartbeat`` is its token)."""
+    if run.beat_interval > 0:
+        run._heartbeat = _BEATS.start(run.beat_interval, run._emit_heartbeat)
+
+
 def _stop_heartbeat(run: sacred.run.Run) -> None:
-    """Sacred's ``Run._stop_heartbeat`` without its 2 s limit on the last beat."""
+    """Sacred's ``Run._stop_heartbeat``: no more periodic beats, then the last one, with no time limit."""
     if run._heartbeat is not None:
-        run._stop_heartbeat_event.set()
-        run._heartbeat.join()
+        _BEATS.stop(run._heartbeat)
+        run._heartbeat = None
+        run._emit_heartbeat()
 
 
 def install() -> None:
-    """Apply both fixes (Sacred's ``"sys"`` capture builds its buffer with the module's ``StringIO()``)."""
+    """Apply the fixes (Sacred's ``"sys"`` capture builds its buffer with the module's ``StringIO()``)."""
     sacred.stdout_capturing.StringIO = TeeBuffer
+    sacred.run.Run._start_heartbeat = _start_heartbeat
     sacred.run.Run._stop_heartbeat = _stop_heartbeat

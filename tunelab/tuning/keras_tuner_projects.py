@@ -108,7 +108,7 @@ def keras_tuner_report(settings: Settings, name: str) -> StudyReport:
     runs = (
         db.connect(settings)["runs"]
         .find({"info.study": name, "info.engine": ENGINE}, {"info.trial": 1, "start_time": 1, "stop_time": 1})
-        .sort("_id", 1)
+        .sort([("start_time", 1), ("_id", 1)])  # ids follow start order only within a process
     )
     by_trial = {run["info"]["trial"]: run for run in runs}  # a retried trial: its latest run
     trials = []

@@ -18,8 +18,8 @@ is the loop both run, each with its own way to run one trial.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -33,6 +33,7 @@ from tunelab import db
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings
 from tunelab.tracking import worker_process
+from tunelab.tracking.beats import Beats
 from tunelab.tracking.liveness import fail_dead_runs
 from tunelab.tuning.engines import Job, SearchEngine, TrialCounts, job
 from tunelab.tuning.pruners import make_pruner
@@ -49,6 +50,7 @@ RUN_ID_ATTR = "sacred_run_id"
 MAX_CONSECUTIVE_FAILURES = 3
 _POLL_S = 0.5
 _WAIT = "wait"
+_TRIAL_BEATS = Beats("trial-heartbeats")  # apart from Sacred's: a slow run save must not stop these
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -243,24 +245,16 @@ def _pruning_reporter(trial: optuna.Trial, metric: str) -> Callable[[str, float,
 def _heartbeat(study: optuna.Study, trial_id: int) -> Iterator[None]:
     """Stamps the trial every HEARTBEAT_INTERVAL_S while the block runs (its start counts as the first)."""
     storage = study._storage  # the public Trial API cannot write system attributes
-    stop = threading.Event()
 
     def beat() -> None:
-        while not stop.wait(HEARTBEAT_INTERVAL_S):
-            try:
-                storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
-            except optuna.exceptions.UpdateFinishedTrialError:
-                return  # another worker judged it stale and failed it
-            except Exception:  # noqa: BLE001 - storage unreachable for a while: beat again next time
-                continue
+        with contextlib.suppress(Exception):  # finished meanwhile, or storage unreachable: beat again next time
+            storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
 
-    thread = threading.Thread(target=beat, name="trial-heartbeat", daemon=True)
-    thread.start()
+    token = _TRIAL_BEATS.start(HEARTBEAT_INTERVAL_S, beat)
     try:
         yield
     finally:
-        stop.set()
-        thread.join()
+        _TRIAL_BEATS.stop(token)
 
 
 def fail_stale_trials(settings: Settings, study: optuna.Study, trials: list[optuna.trial.FrozenTrial]) -> list[int]:

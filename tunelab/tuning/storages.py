@@ -8,16 +8,19 @@ one, so that any number of workers finish exactly ``n_trials`` trials.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import re
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import IO
 
 import optuna
 import sqlalchemy
-from filelock import FileLock
 
 from tunelab import db
 from tunelab.errors import TunelabError
@@ -49,11 +52,26 @@ class JournalStorage(StudyStorage):
         backend = optuna.storages.journal.JournalFileBackend(str(path))
         super().__init__(str(path), optuna.storages.JournalStorage(backend))
         self._lock_path = path.with_name(path.name + ".budget-lock")
+        self._lock_file: tuple[int, IO[bytes]] | None = None  # (pid, the lock file opened by that process)
+        self._thread_lock = threading.Lock()
 
     @contextmanager
     def budget_lock(self, study_name: str) -> Iterator[None]:
-        with FileLock(self._lock_path):  # an flock: released by the kernel if the holder dies
-            yield
+        """An flock (released by the kernel if the holder dies) on a file kept open by this process.
+
+        Opening the file for each claim (filelock.FileLock) cost 0.5 ms a trial. flock does not
+        exclude threads sharing one open file, nor a forked child, which reopens it: hence the
+        thread lock and the pid.
+        """
+        with self._thread_lock:
+            if self._lock_file is None or self._lock_file[0] != os.getpid():
+                self._lock_file = (os.getpid(), open(self._lock_path, "ab"))  # noqa: SIM115 - kept open
+            fd = self._lock_file[1].fileno()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 class PostgresStorage(StudyStorage):

@@ -203,8 +203,13 @@ def _experiment(name: str, module: str) -> Experiment:
     experiments = _thread.__dict__.setdefault("experiments", {})
     if (name, module) not in experiments:
         ex = Experiment(name, save_git_info=False)
+        # Sacred's CLI commands (print_config…): never run here, yet each costs a random generator per run
+        ex.commands.clear()
+        ex.captured_functions.clear()
         ex.base_dir, ex.mainfile, ex.sources, ex.dependencies = _sources(module)
         ex.logger = _LOGGER
+        experiment_info = ex.get_experiment_info()  # fixed from here on; Sacred rebuilds it for every run
+        ex.get_experiment_info = lambda: dict(experiment_info)
 
         def run_thread_main(_run: Run) -> Any:  # one function per experiment: Sacred sets attributes on it
             return _thread.main(_run)

@@ -1,6 +1,6 @@
 """Benchmark: the run queue (claims, workers) against batches that hand configs to their workers directly.
 
-    .venv/bin/python bench/queue.py [--runs 20] [--cpu-runs 8] [--cpu-s 1.0] [--repetitions 5]
+    .venv/bin/python bench/run_queue.py [--runs 20] [--cpu-runs 8] [--cpu-s 1.0] [--repetitions 5]
 
 Starts its own SecantusDB and a throwaway project with one experiment, ``spin``
 (busy for ``cpu_s`` seconds of CPU, 0 for a trivial run). Each repetition uses
@@ -37,9 +37,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-# This file's name would shadow the standard library's queue: look in bench/ last.
-BENCH = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH] + [str(BENCH)]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pymongo  # noqa: E402
 from _bench import free_port, print_table  # noqa: E402

@@ -1,0 +1,29 @@
+"""Heartbeats from one thread per kind: calls come every interval, stop waits, one slow kind delays no other."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from tunelab.tracking.beats import Beats
+
+
+def test_a_blocked_beat_delays_no_other_kind_and_stop_waits_for_it():
+    slow, fast = Beats("test-slow"), Beats("test-fast")
+    release, fast_calls = threading.Event(), []
+    blocked = slow.start(0.05, lambda: release.wait(5))
+    counting = fast.start(0.05, lambda: fast_calls.append(time.monotonic()))
+    time.sleep(0.5)
+    fast.stop(counting)
+    assert len(fast_calls) >= 4  # every 0.05 s, while the other kind's beat is stuck
+
+    stopper = threading.Thread(target=slow.stop, args=(blocked,))
+    stopper.start()
+    stopper.join(0.2)
+    assert stopper.is_alive()  # stop waits for the call in progress
+    release.set()
+    stopper.join(5)
+    assert not stopper.is_alive()
+    after = len(fast_calls)
+    time.sleep(0.15)
+    assert len(fast_calls) == after  # no call after stop
