@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 
@@ -72,3 +74,22 @@ def test_cross_val_score_on_an_ensemble():
     ensemble = SuperLearner(random_state=0).add([LogisticRegression()]).add_meta(LogisticRegression())
     scores = cross_val_score(ensemble, X, y, cv=2, scoring="accuracy")
     assert len(scores) == 2 and scores.min() > 0.7
+
+
+def test_importing_mlens_leaves_another_process_live_cache_alone():
+    """mlens's import removes every cache in its directory: each process has its own."""
+    mlens_compat.apply()
+    live = Path(os.environ["MLENS_TMPDIR"]) / ".mlens_tmp_cache_live"
+    live.mkdir(exist_ok=True)
+    try:
+        run_fresh("""
+            import os
+            from tunelab.ensembling import mlens_compat
+            mlens_compat.apply()
+            import mlens
+            assert os.environ["MLENS_TMPDIR"].endswith(str(os.getpid()))
+            print("ok")
+        """)
+        assert live.is_dir()
+    finally:
+        live.rmdir()

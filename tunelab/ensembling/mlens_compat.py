@@ -13,9 +13,11 @@ failure it fixes (measured on this project's pins):
   on an mlens ensemble fails without it): mlens's vendored ``BaseEstimator`` gets
   scikit-learn's.
 
-Its import also walks the whole temporary directory for caches a killed fit
-left, printing what it removes to stderr: mlens gets a directory of its own
-(``MLENS_TMPDIR``, unless set) and that report is kept off a command's output.
+Its import also walks the whole temporary directory and removes every cache
+it finds, printing what it removes to stderr: the live caches of another process
+fitting at that moment included. Each process gets a directory of its own
+(``MLENS_TMPDIR``, unless set), those of processes that are gone are removed, and
+that report is kept off a command's output.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ import contextlib
 import io
 import os
 import pickle
+import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 _COLLECTIONS_ABCS = ("Sequence", "Mapping", "MutableMapping", "Iterable", "Callable", "Hashable", "Sized")
 _applied = False
@@ -48,14 +52,25 @@ def apply() -> None:
         np.int = int  # mlens uses it as a dtype: Python's int is what it meant
     if not hasattr(np, "byte_bounds"):
         np.byte_bounds = np.lib.array_utils.byte_bounds
-    cache_root = Path(tempfile.gettempdir()) / "tunelab-mlens"
-    cache_root.mkdir(exist_ok=True)
-    os.environ.setdefault("MLENS_TMPDIR", str(cache_root))
+    root = Path(tempfile.gettempdir()) / "tunelab-mlens"
+    inherited = os.environ.get("MLENS_TMPDIR")
+    if inherited is None or Path(inherited).parent == root:  # a user's own setting is kept; a parent's is not
+        os.environ["MLENS_TMPDIR"] = str(_process_cache_dir(root))
     with contextlib.redirect_stderr(io.StringIO()):
         import mlens.config  # noqa: F401  (reports and removes residual caches at import)
     _patch_joblib_write_array()
     _patch_sklearn_tags()
     _applied = True
+
+
+def _process_cache_dir(root: Path) -> Path:
+    """``root/<pid>``, created; the directories under ``root`` of processes that are gone are removed."""
+    for entry in root.glob("[0-9]*"):
+        if not psutil.pid_exists(int(entry.name)):
+            shutil.rmtree(entry, ignore_errors=True)
+    own = root / str(os.getpid())
+    own.mkdir(parents=True, exist_ok=True)
+    return own
 
 
 def _patch_joblib_write_array() -> None:
