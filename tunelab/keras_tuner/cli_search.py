@@ -19,7 +19,7 @@ import filelock
 
 from tunelab import db
 from tunelab.errors import TunelabError
-from tunelab.keras_tuner.distributed import search_with_workers
+from tunelab.keras_tuner.distributed import search_failed, search_with_workers
 from tunelab.keras_tuner.spec import HypermodelSpec, KerasTunerSpec
 from tunelab.settings import Settings
 from tunelab.tracking.liveness import fail_dead_runs
@@ -34,8 +34,6 @@ def run_search(
     With ``workers`` > 1 this process is the chief of Keras Tuner's distributed
     mode, listening on ``address`` (see :mod:`tunelab.keras_tuner.distributed`).
     """
-    import keras_tuner  # TensorFlow, in the worker only
-
     project = projects_dir(settings) / spec.study_name
     project.mkdir(parents=True, exist_ok=True)
     try:
@@ -46,15 +44,22 @@ def run_search(
         reason = f"worker lost: a previous process tuning {spec.study_name} died"
         fail_dead_runs(db.connect(settings)["runs"], {"info.study": spec.study_name, "status": "RUNNING"}, 0, reason)
         before = count_trials(settings, spec.study_name).finished
-        try:
-            if workers > 1:
-                search_with_workers(settings, spec, workers, address)
-            else:
-                tuner, search_kwargs = make_tuner(settings, spec)
-                tuner.search(**search_kwargs)
-        except (keras_tuner.errors.FatalError, RuntimeError) as exc:
-            raise TunelabError(f"study {spec.study_name!r}: {str(exc).strip().splitlines()[-1]}") from None
+        if workers > 1:
+            search_with_workers(settings, spec, workers, address)
+        else:
+            _search(settings, spec)
     return count_trials(settings, spec.study_name).finished - before
+
+
+def _search(settings: Settings, spec: KerasTunerSpec) -> None:
+    """The whole search in this process."""
+    import keras_tuner  # TensorFlow, in the worker only
+
+    try:
+        tuner, search_kwargs = make_tuner(settings, spec)
+        tuner.search(**search_kwargs)
+    except (keras_tuner.errors.FatalError, RuntimeError) as exc:
+        raise search_failed(spec, exc) from None
 
 
 def make_tuner(settings: Settings, spec: KerasTunerSpec) -> tuple[Any, dict[str, Any]]:

@@ -1,11 +1,11 @@
 """Several workers on one Keras Tuner search, through Keras Tuner's own distributed mode.
 
-This process is the chief: it holds the oracle and serves it over gRPC (the
-``OracleServicer`` of ``keras_tuner/src/distribute/``); each worker is a spawned
-process whose tuner reaches it through ``KERASTUNER_TUNER_ID`` (``tuner0``,
-``tuner1``...), ``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT``. A
-worker that dies (``kill -9``) has its run marked FAILED and its trial ended
-FAILED; the other workers finish the budget.
+This process is the chief: it holds the oracle, serves it over gRPC (the
+``OracleServicer`` of ``keras_tuner/src/distribute/``) and tunes itself as
+``tuner0``; each other worker is a spawned process whose tuner reaches it
+through ``KERASTUNER_TUNER_ID`` (``tuner1``...), ``KERASTUNER_ORACLE_IP`` and
+``KERASTUNER_ORACLE_PORT``. A worker process that dies (``kill -9``) has its
+run marked FAILED and its trial ended FAILED; the others finish the budget.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -40,26 +41,40 @@ def parse_address(address: str) -> tuple[str, int]:
     return host, port
 
 
+def search_failed(spec: KerasTunerSpec, exc: Exception) -> TunelabError:
+    """The one-line error of a search Keras Tuner gave up on (``FatalError``, consecutive failed trials)."""
+    return TunelabError(f"study {spec.study_name!r}: {str(exc).strip().splitlines()[-1]}")
+
+
 def search_with_workers(settings: Settings, spec: KerasTunerSpec, workers: int, address: tuple[str, int]) -> None:
-    """Serve the search's oracle to ``workers`` worker processes until the budget is spent."""
+    """Search with ``workers`` tuners until the budget is spent: this process's own and ``workers`` - 1 processes.
+
+    This process holds the real oracle, serves it over gRPC and tunes as
+    ``tuner0``; the worker processes (``tuner1``...) start before it imports
+    TensorFlow, so that their imports overlap with its own. Every process's
+    TensorFlow gets an equal share of the cores.
+    """
+    host, port = address
+    for variable in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+        os.environ.setdefault(variable, str(max(1, len(os.sched_getaffinity(0)) // workers)))  # workers inherit it
+    context = multiprocessing.get_context("spawn")
+    processes = {
+        f"tuner{i}": context.Process(target=_worker, args=(settings, spec, f"tuner{i}", host, port))
+        for i in range(1, workers)
+    }
+    for process in processes.values():
+        process.start()
     import grpc
+    import keras_tuner
     from keras_tuner.src import protos
     from keras_tuner.src.distribute.oracle_chief import OracleServicer
 
     from tunelab.keras_tuner.cli_search import make_tuner
 
-    host, port = address
-    context = multiprocessing.get_context("spawn")
-    processes = {
-        f"tuner{i}": context.Process(target=_worker, args=(settings, spec, f"tuner{i}", host, port))
-        for i in range(workers)
-    }
-    for process in processes.values():  # first: they import TensorFlow while this process does, then wait for it
-        process.start()
-    server = grpc.server(ThreadPoolExecutor(max_workers=workers + 1))
-    finished = False
+    started = list(processes.values())
+    server = grpc.server(ThreadPoolExecutor(max_workers=workers))
     try:
-        tuner, _ = make_tuner(settings, spec)  # no KERASTUNER_* variables here: the real oracle
+        tuner, search_kwargs = make_tuner(settings, spec)  # no KERASTUNER_* variables here: the real oracle
         tuner.save()  # as Keras Tuner's own chief does: a later command reloads the project from it
         protos.get_service_grpc().add_OracleServicer_to_server(OracleServicer(tuner.oracle), server)
         try:
@@ -67,24 +82,31 @@ def search_with_workers(settings: Settings, spec: KerasTunerSpec, workers: int, 
         except RuntimeError as exc:
             raise TunelabError(f"--oracle {host}:{port}: the chief cannot listen there ({exc})") from None
         server.start()
-        while processes:
-            time.sleep(_POLL_S)
-            for tuner_id, process in list(processes.items()):
-                if process.exitcode is None:
-                    continue
-                del processes[tuner_id]
-                if process.exitcode == 0:
-                    finished = True
-                elif not worker_process.interrupted():
-                    _lose_worker(settings, spec, tuner.oracle, tuner_id, process.exitcode)
-    except RuntimeError as exc:  # Keras Tuner gives up after consecutive failed trials
-        raise TunelabError(f"study {spec.study_name!r}: {str(exc).strip().splitlines()[-1]}") from None
+        watcher = threading.Thread(target=_watch, args=(settings, spec, tuner.oracle, processes), daemon=True)
+        watcher.start()
+        tuner.search(**search_kwargs)
+        watcher.join()  # the workers' last trials
+    except (keras_tuner.errors.FatalError, RuntimeError) as exc:
+        raise search_failed(spec, exc) from None
     finally:
-        for process in processes.values():
+        if worker_process.interrupted():  # Ctrl-C reached the workers too: they record their runs and stop
+            for process in started:
+                process.join()
+        for process in started:
             process.terminate()
         server.stop(0)
-    if not finished and not worker_process.interrupted():
-        raise TunelabError(f"study {spec.study_name!r}: every worker died; run the command again to continue")
+
+
+def _watch(settings: Settings, spec: KerasTunerSpec, oracle: Any, processes: dict[str, Any]) -> None:
+    """Until every worker process has exited: one that died loses its trial (:func:`_lose_worker`)."""
+    while processes:
+        time.sleep(_POLL_S)
+        for tuner_id, process in list(processes.items()):
+            if process.exitcode is None:
+                continue
+            del processes[tuner_id]
+            if process.exitcode != 0 and not worker_process.interrupted():
+                _lose_worker(settings, spec, oracle, tuner_id, process.exitcode)
 
 
 def _lose_worker(settings: Settings, spec: KerasTunerSpec, oracle: Any, tuner_id: str, exitcode: int) -> None:
