@@ -8,6 +8,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
+from tunelab.ensembling.sources import SourceRun, rebuild
 from tunelab.ensembling.spec import EnsembleSpec
 from tunelab.ensembling.stacking import fit_stack
 from tunelab.errors import TunelabError
@@ -56,3 +57,13 @@ def test_meta_and_scorer_default_to_the_task_and_must_suit_it():
         spec.model_copy(update={"meta": "logistic_regression"}).for_task("regression", "my.json")
     with pytest.raises(TunelabError, match=r"^my\.json: key 'scorer': 'r2' is not a classification score"):
         spec.model_copy(update={"scorer": "r2"}).for_task("classification", "my.json")
+
+
+def test_a_run_recorded_before_experiments_took_their_data_set_is_rebuilt(tunelab_env):
+    """svm's make_estimator takes ``dataset``; a run whose config lacks it is rebuilt from info.dataset."""
+    old_config = {"C": 2.0, "gamma": "scale", "kernel": "rbf", "test_size": 0.2, "seed": 42}
+    learner = rebuild(tunelab_env.settings, SourceRun(7, "svm", old_config, "breast_cancer"))
+    assert type(learner).__name__ == "SVC" and learner.C == 2.0
+    without_c = {key: value for key, value in old_config.items() if key != "C"}
+    with pytest.raises(TunelabError, match=r"spec: run 7: svm.make_estimator does not take the run's config"):
+        rebuild(tunelab_env.settings, SourceRun(7, "svm", without_c, "breast_cancer"), "spec")

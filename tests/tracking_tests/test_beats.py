@@ -11,9 +11,11 @@ from tunelab.tracking.beats import Beats
 def test_a_blocked_beat_delays_no_other_kind_and_stop_waits_for_it():
     slow, fast = Beats("test-slow"), Beats("test-fast")
     release, fast_calls = threading.Event(), []
-    blocked = slow.start(0.05, lambda: release.wait(5))
+    blocked = slow.start(0.05, lambda: release.wait(60))
     counting = fast.start(0.05, lambda: fast_calls.append(time.monotonic()))
-    time.sleep(0.5)
+    deadline = time.monotonic() + 30  # generous: a loaded machine may run the beat thread late
+    while len(fast_calls) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
     fast.stop(counting)
     assert len(fast_calls) >= 4  # every 0.05 s, while the other kind's beat is stuck
 

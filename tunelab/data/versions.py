@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 
 CHUNK = 1 << 20
@@ -27,7 +28,7 @@ def file_md5(path: Path, cache_file: Path) -> str:
             digest.update(chunk)
     cache[key] = [*stamp, digest.hexdigest()]
     cache_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")  # concurrent runs each write whole files
+    tmp = cache_file.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")  # writers each write whole files
     tmp.write_text(json.dumps(cache))
     tmp.replace(cache_file)
     return digest.hexdigest()

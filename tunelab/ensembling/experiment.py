@@ -13,7 +13,6 @@ import json
 from typing import Any
 
 from pydantic import Field
-from sklearn.model_selection import train_test_split
 
 from tunelab.ensembling import stacking
 from tunelab.ensembling.sources import rebuild, run_sources
@@ -21,6 +20,7 @@ from tunelab.ensembling.spec import EnsembleSpec
 from tunelab.scores import SCORES
 from tunelab.settings import load_settings
 from tunelab.tracking import TrackedExperiment
+from tunelab.tracking.estimators import split
 
 
 class StackConfig(EnsembleSpec):
@@ -51,10 +51,7 @@ def fit_recorded_stack(ex: TrackedExperiment, config: Any, select_meta: bool, se
     sources = run_sources(settings, config["source_runs"])
     data = ex.load_data(sources[0].dataset)
     spec = spec.for_task(data.task, "config")
-    stratify = data.y if data.task == "classification" else None
-    X_train, X_test, y_train, y_test = train_test_split(
-        data.X, data.y, test_size=spec.test_size, random_state=seed, stratify=stratify
-    )
+    X_train, X_test, y_train, y_test = split(data, spec.test_size, seed)
     base = [(source.name, rebuild(settings, source)) for source in sources]
     meta = spec.metas[0]
     if select_meta:

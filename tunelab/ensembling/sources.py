@@ -8,6 +8,7 @@ is cloned (scikit-learn's ``clone``: same parameters, unfitted).
 
 from __future__ import annotations
 
+import inspect
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -108,4 +109,13 @@ def rebuild(settings: Settings, source: SourceRun, spec_label: str = "") -> Any:
             f"{spec_label}: run {source.run_id}: experiment {source.experiment!r} cannot rebuild its learner "
             "(it defines no make_estimator)"
         )
-    return make_estimator(**source.config)
+    config = dict(source.config)
+    if "dataset" in inspect.signature(make_estimator).parameters:
+        config.setdefault("dataset", source.dataset)  # runs recorded before experiments took their data set
+    try:
+        return make_estimator(**config)
+    except TypeError as exc:
+        raise TunelabError(
+            f"{spec_label}: run {source.run_id}: {source.experiment}.make_estimator does not take the run's config: "
+            f"{exc}"
+        ) from None

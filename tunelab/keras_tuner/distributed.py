@@ -26,6 +26,7 @@ from tunelab.tracking import worker_process
 from tunelab.tracking.liveness import fail_dead_runs
 
 _POLL_S = 0.2
+_STOP_WAIT_S = 60.0  # after Ctrl-C, how long a worker gets to record its run before it is terminated
 
 
 def parse_address(address: str) -> tuple[str, int]:
@@ -82,23 +83,31 @@ def search_with_workers(settings: Settings, spec: KerasTunerSpec, workers: int, 
         except RuntimeError as exc:
             raise TunelabError(f"--oracle {host}:{port}: the chief cannot listen there ({exc})") from None
         server.start()
-        watcher = threading.Thread(target=_watch, args=(settings, spec, tuner.oracle, processes), daemon=True)
+        unrecorded: list[Exception] = []  # a lost worker the watcher could not record (the database is down)
+        watcher = threading.Thread(
+            target=_watch, args=(settings, spec, tuner.oracle, processes, unrecorded), daemon=True
+        )
         watcher.start()
         tuner.search(**search_kwargs)
         watcher.join()  # the workers' last trials
+        if unrecorded:
+            raise TunelabError(f"study {spec.study_name!r}: a lost worker could not be recorded: {unrecorded[0]}")
     except (keras_tuner.errors.FatalError, RuntimeError) as exc:
         raise search_failed(spec, exc) from None
     finally:
         if worker_process.interrupted():  # Ctrl-C reached the workers too: they record their runs and stop
             for process in started:
-                process.join()
+                process.join(_STOP_WAIT_S)
         for process in started:
             process.terminate()
         server.stop(0)
 
 
-def _watch(settings: Settings, spec: KerasTunerSpec, oracle: Any, processes: dict[str, Any]) -> None:
-    """Until every worker process has exited: one that died loses its trial (:func:`_lose_worker`)."""
+def _watch(
+    settings: Settings, spec: KerasTunerSpec, oracle: Any, processes: dict[str, Any], unrecorded: list[Exception]
+) -> None:
+    """Until every worker process has exited: one that died loses its trial (:func:`_lose_worker`); an
+    error doing so goes to ``unrecorded`` (raised by the chief) instead of ending the watch."""
     while processes:
         time.sleep(_POLL_S)
         for tuner_id, process in list(processes.items()):
@@ -106,7 +115,10 @@ def _watch(settings: Settings, spec: KerasTunerSpec, oracle: Any, processes: dic
                 continue
             del processes[tuner_id]
             if process.exitcode != 0 and not worker_process.interrupted():
-                _lose_worker(settings, spec, oracle, tuner_id, process.exitcode)
+                try:
+                    _lose_worker(settings, spec, oracle, tuner_id, process.exitcode)
+                except Exception as exc:  # kept for the chief, which raises it after the search
+                    unrecorded.append(exc)
 
 
 def _lose_worker(settings: Settings, spec: KerasTunerSpec, oracle: Any, tuner_id: str, exitcode: int) -> None:

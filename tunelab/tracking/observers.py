@@ -230,10 +230,10 @@ class TunelabMongoObserver(MongoObserver):
     def save(self) -> None:
         """Sacred's save, except that no database error escapes: the next heartbeat saves again."""
         with self._lock:  # the fields remembered as written are those the write sent
-            try:
-                super().save()
+            try:  # not super().save(): it swallows AutoReconnect, and a field would pass for written
+                self.runs.update_one({"_id": self._id}, {"$set": self.run_entry})
                 self._mark_written()
-            except (pymongo.errors.PyMongoError, ObserverError) as exc:
+            except (pymongo.errors.PyMongoError, bson.errors.InvalidDocument) as exc:
                 log.warning("run %s: saving to the database failed (retried at the next heartbeat): %s", self._id, exc)
 
     def artifact_event(self, name, filename, metadata=None, content_type=None):

@@ -193,7 +193,9 @@ class Claimer:
                 self._candidates.clear()  # another claimer was here first: the list is stale
                 continue
             same_key = list(self.runs.find({"queue.key": key}, dict.fromkeys(STARTED_FIELDS, 0)))  # indexed
-            doc = next(d for d in same_key if d["_id"] == run_id)
+            doc = next((d for d in same_key if d["_id"] == run_id), None)
+            if doc is None:  # deleted since the claim (cancelled, or superseded by another claimer)
+                continue
             if not _superseded(doc, same_key):
                 return doc
             self.runs.delete_one({"_id": run_id, "status": "RUNNING"})
