@@ -63,9 +63,8 @@ class ExperimentTrials(TrackedTuner):
         info["worker"] = self.tuner_id
         if "tuner/epochs" in values:
             params[spec.resource] = values["tuner/epochs"]
-        if "tuner/trial_id" in values:
-            info["continues_trial"] = int(values["tuner/trial_id"])
-            info["continues"] = self.tracker.best_run_of_trial(info["continues_trial"])
+        info.update(self.tracker.continuation(values))
+        if "continues_trial" in info:
             keys = load_experiment(self.settings.experiments_dir, spec.experiment).schema.model_fields
             if WARM_START_KEYS <= set(keys):
                 if info["continues"] is None:

@@ -136,6 +136,14 @@ class ExecutionTracker:
             return runs[-1]["_id"] if runs else None
         return (max if direction == "maximize" else min)(scored, key=value)["_id"]
 
+    def continuation(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """A Hyperband-promoted trial's (``tuner/trial_id`` in its ``values``) ``continues_trial`` and
+        ``continues``, the run whose weights it continues; nothing for any other trial."""
+        if "tuner/trial_id" not in values:
+            return {}
+        trial = int(values["tuner/trial_id"])
+        return {"continues_trial": trial, "continues": self.best_run_of_trial(trial)}
+
     def execute(
         self,
         hp: keras_tuner.HyperParameters,
@@ -162,9 +170,7 @@ class ExecutionTracker:
             "objective": self.objective,
             "params": sorted(used),
         }
-        if "tuner/trial_id" in values:
-            info["continues_trial"] = int(values["tuner/trial_id"])
-            info["continues"] = self.best_run_of_trial(info["continues_trial"])
+        info.update(self.continuation(values))
         self.ex.configurations = [ConfigDict(config)]
         observers = tracking_observers(self.settings, offline=offline())
         self.ex.observers[:] = observers
