@@ -173,3 +173,48 @@ def test_a_run_outlives_its_database_going_away_for_longer_than_pymongo_waits(te
         assert stored["captured_out"].count("done") == 40
     finally:
         server.stop()
+
+
+DIES_BEFORE_ITS_FINAL_SAVE_LANDS = """
+import os
+from tunelab.settings import load_settings
+from tunelab.tracking import observers
+from tunelab.tracking.runner import execute, prepare_run
+
+observers.TunelabMongoObserver._land = lambda self, update, entry, kept: os._exit(9)  # killed in the window
+settings = load_settings()
+with observers.final_saves_in_background():
+    execute(settings, prepare_run(settings, "slow"))
+"""
+
+
+def test_a_search_process_killed_before_a_final_save_lands_leaves_it_on_disk_for_the_next(test_project_env):
+    """A search's runs land their end in the background (the study is told meanwhile), from a copy on disk."""
+    import sys
+
+    from tunelab.tracking.observers import mongo_observer
+
+    settings, runs = test_project_env.settings, test_project_env.database.runs
+    killed = subprocess.run([sys.executable, "-c", DIES_BEFORE_ITS_FINAL_SAVE_LANDS], env=test_project_env.env)
+    assert killed.returncode == 9
+    (run,) = runs.find()
+    assert run["status"] == "RUNNING"
+    assert len(list(settings.failed_saves_dir.glob("*.pickle"))) == 1
+
+    mongo_observer(settings)  # the next process's first run lands it
+    run = runs.find_one()
+    assert run["status"] == "COMPLETED" and run["result"] is not None
+    assert not list(settings.failed_saves_dir.iterdir())
+
+
+def test_a_final_save_with_no_room_for_its_copy_on_disk_is_made_at_once(test_project_env, monkeypatch):
+    from tunelab.tracking import observers
+
+    def full_disk(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(liveness, "keep_failed_save", full_disk)
+    settings = test_project_env.settings
+    with observers.final_saves_in_background():
+        outcome = execute(settings, prepare_run(settings, "slow"))
+        assert test_project_env.database.runs.find_one({"_id": outcome.run_id})["status"] == "COMPLETED"

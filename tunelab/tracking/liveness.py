@@ -15,6 +15,7 @@ with no pid, is judged by its heartbeat alone, after ``REMOTE_SILENT_S`` at leas
 from __future__ import annotations
 
 import datetime as dt
+import os
 import pickle
 import socket
 from collections.abc import Mapping
@@ -111,11 +112,23 @@ def fail_dead_runs(runs: Collection, query: Mapping[str, Any], silent_for_s: flo
 
 
 def keep_failed_save(failure_dir: Path, database: Database, run_entry: Mapping[str, Any], reason: str) -> Path:
-    """Pickle a run whose final save could not land, for :func:`recover_failed_saves`."""
+    """Pickle a run whose final save could not land (or has not landed yet), for :func:`recover_failed_saves`.
+
+    The file is on disk (fsync'd) when this returns, and appears whole: a
+    recovery running meanwhile never reads half of it. OSError if it cannot be written.
+    """
     failure_dir.mkdir(parents=True, exist_ok=True)
     path = failure_dir / f"{database.name}-{run_entry['_id']}-{_now():%Y%m%dT%H%M%S%f}{FAILED_SAVE_SUFFIX}"
-    with open(path, "wb") as out:
-        pickle.dump({"database": database.name, "run_entry": dict(run_entry), "reason": reason}, out)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with open(partial, "wb") as out:
+            pickle.dump({"database": database.name, "run_entry": dict(run_entry), "reason": reason}, out)
+            out.flush()
+            os.fsync(out.fileno())
+        partial.rename(path)
+    except OSError:
+        partial.unlink(missing_ok=True)
+        raise
     return path
 
 

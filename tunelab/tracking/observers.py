@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import logging
 import math
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import bson
 import pymongo
+from bson.raw_bson import RawBSONDocument
 from sacred.observers import FileStorageObserver, MongoObserver, RunObserver
 from sacred.serializer import flatten
 from sacred.utils import ObserverError
@@ -106,7 +108,12 @@ class TunelabMongoObserver(MongoObserver):
       (Sacred counts the runs, then finds the largest id: a scan on SecantusDB).
       Ids are unique and increase within a process; processes running at once
       interleave by blocks, and a process leaves the ids it did not use unused.
-      A stock Sacred run (the largest id + 1) that takes a reserved id is skipped over.
+    * The run is inserted in a background thread while it starts: a short run
+      (an Optuna trial) does not wait a round trip before its main function.
+      Every later write waits for the insert first, and the insert must land
+      before the run is saved as finished. A run whose reserved id a stock
+      Sacred run (the largest id + 1) took meanwhile moves to the next free id,
+      and so does its Sacred ``run._id`` (:meth:`run_started`).
     * Source files are stored once per content (pymongo 4 dropped GridFS md5,
       so the stock observer uploads every source again on every run); a
       process remembers the ones it has seen, which saves a query per source.
@@ -164,6 +171,16 @@ class TunelabMongoObserver(MongoObserver):
         self._lost: list[str] = []  # what could not be stored (the run becomes FAILED)
         # Sacred waits only 2 s for the heartbeat thread, which may still be saving when the run ends
         self._lock = threading.RLock()
+        self._insertion: threading.Thread | None = None  # the insert in the background, until it lands
+        self._run: Any = None  # the Sacred run, whose ``_id`` follows a moved insert
+
+    def run_started(self, run: Any) -> None:
+        """Sacred's run, right after its start: its ``_id`` is kept equal to the id the run is stored under."""
+        with self._id_lock:
+            self._run = run
+            run._id = self._id
+
+    _id_lock = threading.Lock()  # between run_started and a moved insert (never held while waiting)
 
     def started_event(self, ex_info, command, host_info, start_time, config, meta_info, _id):
         self._summary = {}
@@ -173,29 +190,63 @@ class TunelabMongoObserver(MongoObserver):
         host_info = {**host_info, "pid": host_info.get("pid", os.getpid())}
         return super().started_event(ex_info, command, host_info, start_time, config, meta_info, _id)
 
+    def queued_event(self, ex_info, command, host_info, queue_time, config, meta_info, _id):
+        """Sacred's, returning once the QUEUED document is in (its caller writes to it next)."""
+        super().queued_event(ex_info, command, host_info, queue_time, config, meta_info, _id)
+        self._inserted()
+        return self._id
+
     _stored_sources: dict[tuple[int, str, str, str], Any] = {}  # (client id, db, file, md5) -> GridFS id
 
     def insert(self) -> None:
-        """Insert the run under the next id reserved by this process (:class:`_RunIds`).
+        """Start inserting the run, in the background, under the next id this process reserved (:class:`_RunIds`).
 
-        An id that a run written outside tunelab (stock Sacred) took meanwhile is skipped.
-        Inside an Airflow task, the run starts with the task's tags.
+        A run that cannot be encoded fails here, before it starts. Inside an
+        Airflow task, the run starts with the task's tags.
         """
         self.run_entry["info"] = {**self._initial_info, **self.run_entry.get("info", {})}
         if tags := airflow_tags(airflow_context()):
             self.run_entry.setdefault("omniboard", {}).setdefault("tags", []).extend(tags)
         if self.overwrite or self.run_entry.get("_id") is not None:
             return super().insert()
+        self.run_entry["_id"] = _RUN_IDS.take(self.runs)
+        try:
+            document = RawBSONDocument(bson.encode(self.run_entry, codec_options=self.runs.codec_options))
+        except bson.errors.InvalidDocument as exc:
+            raise ObserverError(f"Run contained an unserializable entry (most likely in the info)\n{exc}") from exc
+        self._written_at = time.monotonic()  # a beat this early waits for the next write, as after an insert
+        written = self._as_written(self.run_entry)
+        self._insertion = threading.Thread(
+            target=self._insert, args=(document, written), name=f"tunelab-insert-{self._id}", daemon=True
+        )
+        self._insertion.start()
+
+    def _insert(self, document: RawBSONDocument, written: dict[str, bytes]) -> None:
+        """The background insert. An id a stock Sacred run took meanwhile moves the run to the next free one;
+        a run that could not be inserted is written whole by its next save. Takes no lock that a waiting
+        writer may hold."""
         while True:
-            self.run_entry["_id"] = _RUN_IDS.take(self.runs)
             try:
-                self.runs.insert_one(self.run_entry)
-                self._mark_written()
+                self.runs.insert_one(document)
+                self._written, self._written_at = written, time.monotonic()
                 return
-            except pymongo.errors.InvalidDocument as exc:
-                raise ObserverError(f"Run contained an unserializable entry (most likely in the info)\n{exc}") from exc
             except pymongo.errors.DuplicateKeyError:
                 _RUN_IDS.skip_taken(self.runs)
+                entry = {**self.run_entry, "_id": _RUN_IDS.take(self.runs)}
+                with self._id_lock:
+                    self.run_entry["_id"] = entry["_id"]
+                    if self._run is not None:
+                        self._run._id = entry["_id"]
+                document = RawBSONDocument(bson.encode(entry, codec_options=self.runs.codec_options))
+                written = self._as_written(entry)
+            except pymongo.errors.PyMongoError as exc:
+                log.warning("run %s: inserting it failed (its next save writes it whole): %s", self._id, exc)
+                return
+
+    def _inserted(self) -> None:
+        """Wait for the background insert (before any other write of the run)."""
+        if self._insertion is not None:
+            self._insertion.join()
 
     def save_sources(self, ex_info: Mapping[str, Any]) -> list[list[Any]]:
         source_info = []
@@ -228,10 +279,12 @@ class TunelabMongoObserver(MongoObserver):
             self.run_entry.update({**entry, "result": flatten(result)})
 
     def save(self) -> None:
-        """Sacred's save, except that no database error escapes: the next heartbeat saves again."""
+        """Sacred's save, except that no database error escapes (the next heartbeat saves again), and a
+        run whose insert failed is written whole."""
+        self._inserted()
         with self._lock:  # the fields remembered as written are those the write sent
             try:  # not super().save(): it swallows AutoReconnect, and a field would pass for written
-                self.runs.update_one({"_id": self._id}, {"$set": self.run_entry})
+                self.runs.update_one({"_id": self._id}, {"$set": self.run_entry}, upsert=True)
                 self._mark_written()
             except (pymongo.errors.PyMongoError, bson.errors.InvalidDocument) as exc:
                 log.warning("run %s: saving to the database failed (retried at the next heartbeat): %s", self._id, exc)
@@ -239,6 +292,7 @@ class TunelabMongoObserver(MongoObserver):
     def artifact_event(self, name, filename, metadata=None, content_type=None):
         """Sacred's, with the file's sha256 in the run's artifact entry; a file that cannot be stored
         makes the run FAILED."""
+        self._inserted()  # the file is named after the run's id
         try:
             with open(filename, "rb") as f:
                 digest = hashlib.file_digest(f, "sha256").hexdigest()
@@ -285,6 +339,7 @@ class TunelabMongoObserver(MongoObserver):
 
     def _store_metrics(self, info: dict) -> None:
         """Store the pending points; what the database refuses now waits for the next call."""
+        self._inserted()  # points are stored under the run's id
         try:
             for name, pending in self._pending.items():
                 while pending["values"]:
@@ -313,16 +368,45 @@ class TunelabMongoObserver(MongoObserver):
         super().failed_event(fail_time, list(fail_trace or []) + [f"also: {lost}\n" for lost in self._lost])
 
     def final_save(self, attempts: int) -> None:
-        """Save the finished run, retrying for FINAL_SAVE_RETRY_S; if it cannot land, keep it in
-        ``failure_dir`` for :func:`tunelab.tracking.liveness.sweep` (Sacred's ``attempts`` is ignored)."""
+        """Save the finished run (Sacred's ``attempts`` is ignored).
+
+        Within :func:`final_saves_in_background`, the run is first kept in
+        ``failure_dir`` (on disk, as a failed save would be) and the write
+        goes on in a background thread, so the caller can go on: a run that
+        the process does not live to land is landed by the next process (or
+        :func:`tunelab.tracking.liveness.sweep`). Otherwise (or if the copy
+        cannot be written, as on a full disk) the save happens here.
+        """
+        self._inserted()
+        with self._lock:
+            changed, unchanged = self._changes()
+            entry = dict(self.run_entry)
+        update = {op: fields for op, fields in (("$set", changed), ("$setOnInsert", unchanged)) if fields}
+        pending = _BACKGROUND_SAVES.get()
+        if pending is not None:
+            try:
+                kept = liveness.keep_failed_save(Path(self.failure_dir), self.runs.database, entry, "not landed yet")
+            except OSError as exc:
+                log.warning("run %s: no local copy of its final save (%s): saving it now", self._id, exc)
+            else:
+                landing = threading.Thread(
+                    target=self._land, args=(update, entry, kept), name=f"tunelab-save-{self._id}"
+                )
+                pending[:] = [*(other for other in pending if other.is_alive()), landing]
+                landing.start()
+                return
+        self._land(update, entry, None)
+
+    def _land(self, update: dict[str, Any], entry: dict[str, Any], kept: Path | None) -> None:
+        """Write the final ``update``, retrying for FINAL_SAVE_RETRY_S; then drop the ``kept`` copy. A save that
+        cannot land stays kept in ``failure_dir`` for :func:`tunelab.tracking.liveness.sweep`."""
         deadline = time.monotonic() + FINAL_SAVE_RETRY_S
         delay = 0.25
         while True:
             try:
-                with self._lock:
-                    changed, unchanged = self._changes()
-                update = {op: fields for op, fields in (("$set", changed), ("$setOnInsert", unchanged)) if fields}
-                self.runs.update_one({"_id": self._id}, update, upsert=True)
+                self.runs.update_one({"_id": entry["_id"]}, update, upsert=True)
+                if kept is not None:
+                    kept.unlink(missing_ok=True)  # or landed by a recovery meanwhile
                 return
             except pymongo.errors.ConnectionFailure as exc:
                 reason = f"{type(exc).__name__}: {exc}"
@@ -333,10 +417,12 @@ class TunelabMongoObserver(MongoObserver):
             except pymongo.errors.PyMongoError as exc:  # too large or unencodable: retrying cannot help
                 reason = f"{type(exc).__name__}: {exc}"
                 break
-        path = liveness.keep_failed_save(Path(self.failure_dir), self.runs.database, self.run_entry, reason)
+        if kept is not None:
+            kept.unlink(missing_ok=True)  # kept again below, with the reason
+        path = liveness.keep_failed_save(Path(self.failure_dir), self.runs.database, entry, reason)
         log.error(
             "run %s: its final save failed (%s); kept in %s, landed or marked FAILED by the next sweep",
-            self._id,
+            entry["_id"],
             reason,
             path,
         )
@@ -344,7 +430,10 @@ class TunelabMongoObserver(MongoObserver):
     def _mark_written(self) -> None:
         """The whole entry is in the database now: remember when, and each field as written."""
         self._written_at = time.monotonic()
-        self._written = {key: self._bson(value) for key, value in self.run_entry.items()}
+        self._written = self._as_written(self.run_entry)
+
+    def _as_written(self, entry: Mapping[str, Any]) -> dict[str, bytes]:
+        return {key: self._bson(value) for key, value in entry.items()}
 
     def _changes(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The entry's fields (but ``_id``) split into those changed since the last write and the others."""
@@ -412,6 +501,26 @@ def _is_finite(value: Any) -> bool:
         return math.isfinite(float(value))
     except (TypeError, ValueError):
         return False
+
+
+_BACKGROUND_SAVES: contextvars.ContextVar[list[threading.Thread] | None] = contextvars.ContextVar(
+    "tunelab_background_saves", default=None
+)
+
+
+@contextlib.contextmanager
+def final_saves_in_background() -> Iterator[None]:
+    """Within it (in this thread), runs save their end in the background (:meth:`TunelabMongoObserver.final_save`):
+    an Optuna worker tells the study while the run's last write travels. On exit, every such save has landed,
+    or is kept for the sweep."""
+    pending: list[threading.Thread] = []
+    token = _BACKGROUND_SAVES.set(pending)
+    try:
+        yield
+    finally:
+        _BACKGROUND_SAVES.reset(token)
+        for landing in pending:
+            landing.join()
 
 
 _last_ping: dict[str, float] = {}

@@ -13,6 +13,9 @@ that comes between the seek and the read lands at the read position and
 * Sacred starts a heartbeat thread for each run; a search's short runs beat
   from one thread per process instead (:mod:`tunelab.tracking.beats`). The
   last beat runs in the run's own thread, once the periodic ones have stopped.
+* An observer with a ``run_started(run)`` method gets the run once every
+  observer has seen it start (tunelab's MongoDB observer keeps ``run._id``
+  right when its background insert had to move the run to another id).
 """
 
 from __future__ import annotations
@@ -56,6 +59,17 @@ class TeeBuffer(io.StringIO):
         return self._read_at
 
 
+_SACRED_EMIT_STARTED = sacred.run.Run._emit_started
+
+
+def _emit_started(run: sacred.run.Run) -> None:
+    """Sacred's ``Run._emit_started``, then each observer's ``run_started(run)`` if it has one."""
+    _SACRED_EMIT_STARTED(run)
+    for observer in run.observers:
+        if hasattr(observer, "run_started"):
+            observer.run_started(run)
+
+
 def _start_heartbeat(run: sacred.run.Run) -> None:
     """Sacred's ``Run._start_heartbeat`` on the process's beat thread (``run._heartbeat`` is its token)."""
     if run.beat_interval > 0:
@@ -73,5 +87,6 @@ def _stop_heartbeat(run: sacred.run.Run) -> None:
 def install() -> None:
     """Apply the fixes (Sacred's ``"sys"`` capture builds its buffer with the module's ``StringIO()``)."""
     sacred.stdout_capturing.StringIO = TeeBuffer
+    sacred.run.Run._emit_started = _emit_started
     sacred.run.Run._start_heartbeat = _start_heartbeat
     sacred.run.Run._stop_heartbeat = _stop_heartbeat

@@ -35,6 +35,7 @@ from tunelab.settings import Settings
 from tunelab.tracking import worker_process
 from tunelab.tracking.beats import Beats
 from tunelab.tracking.liveness import fail_dead_runs
+from tunelab.tracking.observers import final_saves_in_background
 from tunelab.tuning.engines import Job, SearchEngine, TrialCounts, job
 from tunelab.tuning.pruners import make_pruner
 from tunelab.tuning.reports import StudyReport, TrialRow
@@ -166,24 +167,25 @@ def work(
     deadline = time.monotonic() + spec.budget.timeout if spec.budget.timeout else None
     n_trials = spec.n_trials  # a grid's size is counted once, not on every claim
     ran = failures = 0
-    while not worker_process.interrupted() and (deadline is None or time.monotonic() < deadline):
-        trial = _claim_trial(settings, study, storage, n_trials)
-        if trial is None:
-            break
-        if trial == _WAIT:
-            time.sleep(_POLL_S)
-            continue
-        with _heartbeat(study, trial._trial_id), worker_process.run_in_progress():
-            try:
-                error = run_and_tell(study, trial)
-            except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
-                if not study._storage.get_trial(trial._trial_id).state.is_finished():
-                    raise
-                error = None  # another worker judged the trial stale (its beats did not land) and queued its retry
-        ran += 1
-        failures = failures + 1 if error else 0
-        if failures >= MAX_CONSECUTIVE_FAILURES:
-            raise TunelabError(f"study {spec.study_name!r}: {failures} trials in a row failed; last: {error}")
+    with final_saves_in_background():  # a trial's run lands its end while the study is told
+        while not worker_process.interrupted() and (deadline is None or time.monotonic() < deadline):
+            trial = _claim_trial(settings, study, storage, n_trials)
+            if trial is None:
+                break
+            if trial == _WAIT:
+                time.sleep(_POLL_S)
+                continue
+            with _heartbeat(study, trial._trial_id), worker_process.run_in_progress():
+                try:
+                    error = run_and_tell(study, trial)
+                except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+                    if not study._storage.get_trial(trial._trial_id).state.is_finished():
+                        raise
+                    error = None  # another worker judged the trial stale (its beats did not land) and queued its retry
+            ran += 1
+            failures = failures + 1 if error else 0
+            if failures >= MAX_CONSECUTIVE_FAILURES:
+                raise TunelabError(f"study {spec.study_name!r}: {failures} trials in a row failed; last: {error}")
     return ran
 
 

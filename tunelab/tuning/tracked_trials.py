@@ -133,9 +133,11 @@ def track_trial(
     """
     n_objectives = len(trial.study.directions)
     ex = _experiment(experiment, objective.__module__)
+    linked: list[Any] = []  # the run id the trial links to
 
     def main(_run: Run) -> list[float] | float:
         trial.set_user_attr(RUN_ID_ATTR, _run._id)
+        linked.append(_run._id)
         tracked = TrackedTrial(trial, TrialRun(_run))
         token = _current.set(tracked.run)
         try:
@@ -160,14 +162,17 @@ def track_trial(
     _thread.main = main
     try:
         run = ex.run(info={**info, "trial": trial.number}, options=options)
+        outcome = TrialOutcome("COMPLETED", run._id, run.result if isinstance(run.result, list) else [run.result])
     except TrialPruned:
-        return TrialOutcome("PRUNED", _run_id(ex))
+        outcome = TrialOutcome("PRUNED", _run_id(ex))
     except Exception as exc:  # Sacred has recorded the run FAILED
-        return TrialOutcome("FAILED", _run_id(ex), error=exc)
+        outcome = TrialOutcome("FAILED", _run_id(ex), error=exc)
     finally:
         ex.observers.clear()
         _thread.main = None
-    return TrialOutcome("COMPLETED", run._id, run.result if isinstance(run.result, list) else [run.result])
+    if linked and outcome.run_id != linked[0]:  # the run moved off an id a stock Sacred run took
+        trial.set_user_attr(RUN_ID_ATTR, outcome.run_id)
+    return outcome
 
 
 def objective_values(returned: Any, n_objectives: int) -> list[float]:

@@ -33,8 +33,10 @@ class _RunStarted(RunObserver):
 
     def __init__(self, callback: Callable[[Any], None]) -> None:
         self.callback = callback
+        self.run_id: Any = None
 
     def started_event(self, ex_info, command, host_info, start_time, config, meta_info, _id):
+        self.run_id = _id
         self.callback(_id)
         return _id
 
@@ -72,7 +74,10 @@ def run_trial(
         if on_step is not None:
             on_step(name, value, step)
 
-    outcome = execute(settings, request, observers=[_RunStarted(on_started)], on_step=listen)
+    started = _RunStarted(on_started)
+    outcome = execute(settings, request, observers=[started], on_step=listen)
+    if outcome.run_id not in (None, started.run_id):  # the run moved off an id a stock Sacred run took
+        on_started(outcome.run_id)
     if outcome.status != "COMPLETED":
         return TrialResult(outcome, None, outcome.error)
     values = [outcome.result if metric == "result" else last.get(metric) for metric in spec.metrics]
