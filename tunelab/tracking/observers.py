@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ INDEXES = {
 OUTPUT_HEAD = OUTPUT_TAIL = 256 * 1024  # characters of captured output kept in the run document
 OUTPUT_ARTIFACT = "captured_out.txt"  # the whole output, when longer
 FINAL_SAVE_RETRY_S = 30.0
+WRITER_THREADS = 4  # for inserts and final saves in the background
 log = logging.getLogger(__name__)
 
 
@@ -171,7 +173,7 @@ class TunelabMongoObserver(MongoObserver):
         self._lost: list[str] = []  # what could not be stored (the run becomes FAILED)
         # Sacred waits only 2 s for the heartbeat thread, which may still be saving when the run ends
         self._lock = threading.RLock()
-        self._insertion: threading.Thread | None = None  # the insert in the background, until it lands
+        self._insertion: Future | None = None  # the insert in the background
         self._run: Any = None  # the Sacred run, whose ``_id`` follows a moved insert
 
     def run_started(self, run: Any) -> None:
@@ -216,10 +218,7 @@ class TunelabMongoObserver(MongoObserver):
             raise ObserverError(f"Run contained an unserializable entry (most likely in the info)\n{exc}") from exc
         self._written_at = time.monotonic()  # a beat this early waits for the next write, as after an insert
         written = self._as_written(self.run_entry)
-        self._insertion = threading.Thread(
-            target=self._insert, args=(document, written), name=f"tunelab-insert-{self._id}", daemon=True
-        )
-        self._insertion.start()
+        self._insertion = _writes().submit(self._insert, document, written)
 
     def _insert(self, document: RawBSONDocument, written: dict[str, bytes]) -> None:
         """The background insert. An id a stock Sacred run took meanwhile moves the run to the next free one;
@@ -246,7 +245,7 @@ class TunelabMongoObserver(MongoObserver):
     def _inserted(self) -> None:
         """Wait for the background insert (before any other write of the run)."""
         if self._insertion is not None:
-            self._insertion.join()
+            self._insertion.result()
 
     def save_sources(self, ex_info: Mapping[str, Any]) -> list[list[Any]]:
         source_info = []
@@ -389,11 +388,10 @@ class TunelabMongoObserver(MongoObserver):
             except OSError as exc:
                 log.warning("run %s: no local copy of its final save (%s): saving it now", self._id, exc)
             else:
-                landing = threading.Thread(
-                    target=self._land, args=(update, entry, kept), name=f"tunelab-save-{self._id}"
-                )
-                pending[:] = [*(other for other in pending if other.is_alive()), landing]
-                landing.start()
+                pending[:] = [
+                    *(other for other in pending if not other.done()),
+                    _writes().submit(self._land, update, entry, kept),
+                ]
                 return
         self._land(update, entry, None)
 
@@ -503,7 +501,18 @@ def _is_finite(value: Any) -> bool:
         return False
 
 
-_BACKGROUND_SAVES: contextvars.ContextVar[list[threading.Thread] | None] = contextvars.ContextVar(
+_WRITERS: dict[int, ThreadPoolExecutor] = {}  # per process: a forked child starts its own threads
+
+
+def _writes() -> ThreadPoolExecutor:
+    """This process's threads for the writes runs make in the background (Python waits for them at exit)."""
+    writers = _WRITERS.get(os.getpid())
+    if writers is None:
+        writers = _WRITERS.setdefault(os.getpid(), ThreadPoolExecutor(WRITER_THREADS, "tunelab-writes"))
+    return writers
+
+
+_BACKGROUND_SAVES: contextvars.ContextVar[list[Future] | None] = contextvars.ContextVar(
     "tunelab_background_saves", default=None
 )
 
@@ -513,14 +522,14 @@ def final_saves_in_background() -> Iterator[None]:
     """Within it (in this thread), runs save their end in the background (:meth:`TunelabMongoObserver.final_save`):
     an Optuna worker tells the study while the run's last write travels. On exit, every such save has landed,
     or is kept for the sweep."""
-    pending: list[threading.Thread] = []
+    pending: list[Future] = []
     token = _BACKGROUND_SAVES.set(pending)
     try:
         yield
     finally:
         _BACKGROUND_SAVES.reset(token)
         for landing in pending:
-            landing.join()
+            landing.result()
 
 
 _last_ping: dict[str, float] = {}
