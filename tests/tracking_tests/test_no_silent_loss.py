@@ -218,3 +218,24 @@ def test_a_final_save_with_no_room_for_its_copy_on_disk_is_made_at_once(test_pro
     with observers.final_saves_in_background():
         outcome = execute(settings, prepare_run(settings, "slow"))
         assert test_project_env.database.runs.find_one({"_id": outcome.run_id})["status"] == "COMPLETED"
+
+
+def test_a_copy_of_a_save_in_flight_is_left_to_its_live_process_and_never_lands_over_a_verdict(
+    test_project_env, monkeypatch
+):
+    settings, database = test_project_env.settings, test_project_env.database
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    for run_id in (1, 2):
+        database.runs.insert_one(_run(run_id, now, now))
+    done = {**_run(1, now, now), "status": "COMPLETED", "result": 0.5}
+    liveness.keep_failed_save(settings.failed_saves_dir, database, done, liveness.IN_FLIGHT_REASON)
+    assert liveness.recover_failed_saves(database, settings.failed_saves_dir) == ([], {})  # this process lands it
+    assert database.runs.find_one({"_id": 1})["status"] == "RUNNING"
+
+    monkeypatch.setattr(liveness, "_this_process", lambda: {"pid": 2**22 + 1, "started": now})  # a dead process
+    liveness.fail_runs(database.runs, {2: "its worker died; the trial is retried"})
+    judged = {**_run(2, now, now), "status": "COMPLETED", "result": 0.7}
+    liveness.keep_failed_save(settings.failed_saves_dir, database, judged, liveness.IN_FLIGHT_REASON)
+    assert liveness.recover_failed_saves(database, settings.failed_saves_dir)[0] == []
+    assert database.runs.find_one({"_id": 2})["status"] == "FAILED"
+    assert len(list(settings.failed_saves_dir.iterdir())) == 1  # run 1's, still its own process's

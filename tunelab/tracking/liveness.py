@@ -14,10 +14,13 @@ with no pid, is judged by its heartbeat alone, after ``REMOTE_SILENT_S`` at leas
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import os
 import pickle
 import socket
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +34,9 @@ from pymongo.database import Database
 SILENT_S = 6.0  # Sacred beats every second (tunelab's BEAT_INTERVAL_S): six missed beats
 REMOTE_SILENT_S = 60.0  # another host's process cannot be checked: wait longer
 FAILED_SAVE_SUFFIX = ".pickle"
+PARTIAL_SUFFIX = ".partial"  # a copy being written
+PARTIAL_STALE_S = 60.0  # a partial copy this old was left by a process killed while writing it
+IN_FLIGHT_REASON = "the process ended before its final save landed"  # a copy kept while the save travels
 
 
 @dataclass(frozen=True)
@@ -114,15 +120,18 @@ def fail_dead_runs(runs: Collection, query: Mapping[str, Any], silent_for_s: flo
 def keep_failed_save(failure_dir: Path, database: Database, run_entry: Mapping[str, Any], reason: str) -> Path:
     """Pickle a run whose final save could not land (or has not landed yet), for :func:`recover_failed_saves`.
 
-    The file is on disk (fsync'd) when this returns, and appears whole: a
-    recovery running meanwhile never reads half of it. OSError if it cannot be written.
+    The file is fsync'd when this returns, and appears whole: a recovery
+    running meanwhile never reads half of it. It names this process (a copy
+    of a save in flight is this process's to land while it lives). OSError if
+    it cannot be written.
     """
     failure_dir.mkdir(parents=True, exist_ok=True)
     path = failure_dir / f"{database.name}-{run_entry['_id']}-{_now():%Y%m%dT%H%M%S%f}{FAILED_SAVE_SUFFIX}"
-    partial = path.with_name(path.name + ".partial")
+    partial = path.with_name(path.name + PARTIAL_SUFFIX)
+    record = {"database": database.name, "run_entry": dict(run_entry), "reason": reason, "owner": _this_process()}
     try:
         with open(partial, "wb") as out:
-            pickle.dump({"database": database.name, "run_entry": dict(run_entry), "reason": reason}, out)
+            pickle.dump(record, out)
             out.flush()
             os.fsync(out.fileno())
         partial.rename(path)
@@ -137,18 +146,35 @@ def recover_failed_saves(database: Database, failure_dir: Path) -> tuple[list[An
 
     A landed file is deleted; a run that cannot land (too large, unencodable) is
     returned with the reason, and its file kept as ``*.pickle.failed``. A file
-    whose database does not answer stays for next time.
+    whose database does not answer stays for next time. A copy kept while its
+    save was in flight is left to its process while that lives, and lands only
+    on a run still RUNNING (or missing): a run judged meanwhile (FAILED, its
+    trial retried) keeps that verdict.
     """
     landed: list[Any] = []
     failed: dict[Any, str] = {}
-    for path in sorted(failure_dir.glob(f"*{FAILED_SAVE_SUFFIX}")) if failure_dir.is_dir() else []:
-        with open(path, "rb") as kept:
-            record = pickle.load(kept)  # noqa: S301 - written by this module, in the user's own state dir
-        if record.get("database") != database.name:
+    if not failure_dir.is_dir():
+        return landed, failed
+    for partial in failure_dir.glob(f"*{PARTIAL_SUFFIX}"):  # a process killed while writing one
+        with contextlib.suppress(OSError):
+            if time.time() - partial.stat().st_mtime > PARTIAL_STALE_S:
+                partial.unlink()
+    for path in sorted(failure_dir.glob(f"*{FAILED_SAVE_SUFFIX}")):
+        try:
+            with open(path, "rb") as kept:
+                record = pickle.load(kept)  # noqa: S301 - written by this module, in the user's own state dir
+        except FileNotFoundError:  # landed by its own process meanwhile
+            continue
+        in_flight, owner = record["reason"] == IN_FLIGHT_REASON, record.get("owner")
+        if record.get("database") != database.name or (in_flight and alive(owner["pid"], owner["started"])):
             continue
         entry = record["run_entry"]
+        query = {"_id": entry["_id"], **({"status": "RUNNING"} if in_flight else {})}
         try:
-            database["runs"].update_one({"_id": entry["_id"]}, {"$set": entry}, upsert=True)
+            database["runs"].update_one(query, {"$set": entry}, upsert=True)
+        except pymongo.errors.DuplicateKeyError:  # an in-flight copy of a run judged meanwhile
+            path.unlink(missing_ok=True)
+            continue
         except pymongo.errors.ConnectionFailure:
             continue
         except pymongo.errors.PyMongoError as exc:  # too large, unencodable: trying again cannot help
@@ -156,8 +182,19 @@ def recover_failed_saves(database: Database, failure_dir: Path) -> tuple[list[An
             path.rename(path.with_name(path.name + ".failed"))
             continue
         landed.append(entry["_id"])
-        path.unlink()
+        path.unlink(missing_ok=True)
     return landed, failed
+
+
+def _this_process() -> dict[str, Any]:
+    """This process, as :func:`alive` checks it: pid and start time."""
+    return _process(os.getpid())  # a forked child is another process
+
+
+@functools.cache
+def _process(pid: int) -> dict[str, Any]:
+    created = psutil.Process(pid).create_time()
+    return {"pid": pid, "started": dt.datetime.fromtimestamp(created, dt.UTC).replace(tzinfo=None)}
 
 
 def alive(pid: int, started: dt.datetime) -> bool:

@@ -174,6 +174,8 @@ class TunelabMongoObserver(MongoObserver):
         # Sacred waits only 2 s for the heartbeat thread, which may still be saving when the run ends
         self._lock = threading.RLock()
         self._insertion: Future | None = None  # the insert in the background
+        self._in_database = False  # the run's insert has landed
+        self._insert_lock = threading.Lock()
         self._run: Any = None  # the Sacred run, whose ``_id`` follows a moved insert
 
     def run_started(self, run: Any) -> None:
@@ -193,7 +195,8 @@ class TunelabMongoObserver(MongoObserver):
         return super().started_event(ex_info, command, host_info, start_time, config, meta_info, _id)
 
     def queued_event(self, ex_info, command, host_info, queue_time, config, meta_info, _id):
-        """Sacred's, returning once the QUEUED document is in (its caller writes to it next)."""
+        """Sacred's, returning once the QUEUED document's insert has landed or failed (its caller writes to it
+        next; a failure is logged, and the caller's write then finds no document)."""
         super().queued_event(ex_info, command, host_info, queue_time, config, meta_info, _id)
         self._inserted()
         return self._id
@@ -201,7 +204,7 @@ class TunelabMongoObserver(MongoObserver):
     _stored_sources: dict[tuple[int, str, str, str], Any] = {}  # (client id, db, file, md5) -> GridFS id
 
     def insert(self) -> None:
-        """Start inserting the run, in the background, under the next id this process reserved (:class:`_RunIds`).
+        """Insert the run, in the background, under the next id this process reserved (:class:`_RunIds`).
 
         A run that cannot be encoded fails here, before it starts. Inside an
         Airflow task, the run starts with the task's tags.
@@ -209,43 +212,61 @@ class TunelabMongoObserver(MongoObserver):
         self.run_entry["info"] = {**self._initial_info, **self.run_entry.get("info", {})}
         if tags := airflow_tags(airflow_context()):
             self.run_entry.setdefault("omniboard", {}).setdefault("tags", []).extend(tags)
-        if self.overwrite or self.run_entry.get("_id") is not None:
+        if self.overwrite or self.run_entry.get("_id") is not None:  # Sacred's insert, in this thread
+            self._in_database = True  # a queued run's document is there; a given id's fails the run if taken
             return super().insert()
         self.run_entry["_id"] = _RUN_IDS.take(self.runs)
+        entry = dict(self.run_entry)
         try:
-            document = RawBSONDocument(bson.encode(self.run_entry, codec_options=self.runs.codec_options))
+            document = self._encode(entry)
         except bson.errors.InvalidDocument as exc:
             raise ObserverError(f"Run contained an unserializable entry (most likely in the info)\n{exc}") from exc
         self._written_at = time.monotonic()  # a beat this early waits for the next write, as after an insert
-        written = self._as_written(self.run_entry)
-        self._insertion = _writes().submit(self._insert, document, written)
+        try:
+            self._insertion = _writes().submit(self._insert_in_background, entry, document)
+        except RuntimeError:  # the interpreter is exiting: no new threads
+            self._insert_in_background(entry, document)
 
-    def _insert(self, document: RawBSONDocument, written: dict[str, bytes]) -> None:
-        """The background insert. An id a stock Sacred run took meanwhile moves the run to the next free one;
-        a run that could not be inserted is written whole by its next save. Takes no lock that a waiting
-        writer may hold."""
+    def _insert_in_background(self, entry: dict[str, Any], document: RawBSONDocument | None) -> None:
+        try:
+            self._insert_entry(entry, document)
+        except Exception as exc:  # noqa: BLE001 - the run goes on; its next write inserts it again
+            log.warning("run %s: inserting it failed (tried again at its next write): %s", self._id, exc)
+
+    def _insert_entry(self, entry: dict[str, Any], document: RawBSONDocument | None = None) -> None:
+        """Insert ``entry``; an id a stock Sacred run took meanwhile moves the run (and Sacred's ``run._id``)
+        to the next free one. Raises what the database raises. Takes no lock a waiting writer may hold."""
         while True:
             try:
-                self.runs.insert_one(document)
-                self._written, self._written_at = written, time.monotonic()
-                return
+                self.runs.insert_one(document or self._encode(entry))
             except pymongo.errors.DuplicateKeyError:
                 _RUN_IDS.skip_taken(self.runs)
-                entry = {**self.run_entry, "_id": _RUN_IDS.take(self.runs)}
+                entry, document = {**entry, "_id": _RUN_IDS.take(self.runs)}, None
                 with self._id_lock:
                     self.run_entry["_id"] = entry["_id"]
                     if self._run is not None:
                         self._run._id = entry["_id"]
-                document = RawBSONDocument(bson.encode(entry, codec_options=self.runs.codec_options))
-                written = self._as_written(entry)
-            except pymongo.errors.PyMongoError as exc:
-                log.warning("run %s: inserting it failed (its next save writes it whole): %s", self._id, exc)
-                return
+                continue
+            self._written, self._written_at = self._as_written(entry), time.monotonic()
+            self._in_database = True
+            return
 
-    def _inserted(self) -> None:
-        """Wait for the background insert (before any other write of the run)."""
+    def _inserted(self) -> bool:
+        """Whether the run is in the database: waits for the background insert, and tries again if it failed.
+
+        Called before any other write of the run: an upsert where the insert
+        failed could land on a run that stock Sacred wrote under that id meanwhile.
+        """
         if self._insertion is not None:
             self._insertion.result()
+        if not self._in_database:
+            with self._insert_lock:  # the run's thread and its heartbeat: one insert
+                if not self._in_database:
+                    self._insert_in_background(dict(self.run_entry), None)
+        return self._in_database
+
+    def _encode(self, entry: Mapping[str, Any]) -> RawBSONDocument:
+        return RawBSONDocument(bson.encode(entry, codec_options=self.runs.codec_options))
 
     def save_sources(self, ex_info: Mapping[str, Any]) -> list[list[Any]]:
         source_info = []
@@ -278,12 +299,12 @@ class TunelabMongoObserver(MongoObserver):
             self.run_entry.update({**entry, "result": flatten(result)})
 
     def save(self) -> None:
-        """Sacred's save, except that no database error escapes (the next heartbeat saves again), and a
-        run whose insert failed is written whole."""
-        self._inserted()
+        """Sacred's save, except that no database error escapes: the next heartbeat saves again."""
+        if not self._inserted():
+            return  # logged; the next heartbeat tries again
         with self._lock:  # the fields remembered as written are those the write sent
             try:  # not super().save(): it swallows AutoReconnect, and a field would pass for written
-                self.runs.update_one({"_id": self._id}, {"$set": self.run_entry}, upsert=True)
+                self.runs.update_one({"_id": self._id}, {"$set": self.run_entry})
                 self._mark_written()
             except (pymongo.errors.PyMongoError, bson.errors.InvalidDocument) as exc:
                 log.warning("run %s: saving to the database failed (retried at the next heartbeat): %s", self._id, exc)
@@ -338,7 +359,8 @@ class TunelabMongoObserver(MongoObserver):
 
     def _store_metrics(self, info: dict) -> None:
         """Store the pending points; what the database refuses now waits for the next call."""
-        self._inserted()  # points are stored under the run's id
+        if not self._inserted():  # points are stored under the run's id, not known for sure until then
+            return
         try:
             for name, pending in self._pending.items():
                 while pending["values"]:
@@ -384,7 +406,9 @@ class TunelabMongoObserver(MongoObserver):
         pending = _BACKGROUND_SAVES.get()
         if pending is not None:
             try:
-                kept = liveness.keep_failed_save(Path(self.failure_dir), self.runs.database, entry, "not landed yet")
+                kept = liveness.keep_failed_save(
+                    Path(self.failure_dir), self.runs.database, entry, liveness.IN_FLIGHT_REASON
+                )
             except OSError as exc:
                 log.warning("run %s: no local copy of its final save (%s): saving it now", self._id, exc)
             else:
@@ -396,13 +420,17 @@ class TunelabMongoObserver(MongoObserver):
         self._land(update, entry, None)
 
     def _land(self, update: dict[str, Any], entry: dict[str, Any], kept: Path | None) -> None:
-        """Write the final ``update``, retrying for FINAL_SAVE_RETRY_S; then drop the ``kept`` copy. A save that
-        cannot land stays kept in ``failure_dir`` for :func:`tunelab.tracking.liveness.sweep`."""
+        """Write the final ``update`` (the whole ``entry`` if the run was never inserted), retrying for
+        FINAL_SAVE_RETRY_S; then drop the ``kept`` copy. A save that cannot land stays kept in ``failure_dir``
+        for :func:`tunelab.tracking.liveness.sweep`. Raises nothing."""
         deadline = time.monotonic() + FINAL_SAVE_RETRY_S
         delay = 0.25
         while True:
             try:
-                self.runs.update_one({"_id": entry["_id"]}, update, upsert=True)
+                if self._in_database:  # upsert: a document deleted meanwhile comes back whole
+                    self.runs.update_one({"_id": entry["_id"]}, update, upsert=True)
+                else:
+                    self._insert_entry(entry)
                 if kept is not None:
                     kept.unlink(missing_ok=True)  # or landed by a recovery meanwhile
                 return
@@ -412,12 +440,17 @@ class TunelabMongoObserver(MongoObserver):
                     break
                 time.sleep(delay)
                 delay = min(delay * 2, 4.0)
-            except pymongo.errors.PyMongoError as exc:  # too large or unencodable: retrying cannot help
+            except (pymongo.errors.PyMongoError, bson.errors.InvalidDocument) as exc:  # retrying cannot help
                 reason = f"{type(exc).__name__}: {exc}"
                 break
-        if kept is not None:
-            kept.unlink(missing_ok=True)  # kept again below, with the reason
-        path = liveness.keep_failed_save(Path(self.failure_dir), self.runs.database, entry, reason)
+        try:
+            path = liveness.keep_failed_save(Path(self.failure_dir), self.runs.database, entry, reason)
+        except OSError as exc:
+            path = kept  # the copy kept before the save, if any
+            log.error("run %s: no copy of its final save could be kept on disk: %s", entry["_id"], exc)
+        else:
+            if kept is not None:
+                kept.unlink(missing_ok=True)  # superseded by the copy with the reason
         log.error(
             "run %s: its final save failed (%s); kept in %s, landed or marked FAILED by the next sweep",
             entry["_id"],

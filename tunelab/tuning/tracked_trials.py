@@ -57,7 +57,10 @@ class TrialRun:
 
     @property
     def id(self) -> int:
-        """The run id in tunelab's database (``tunelab runs show ID``, ``tunelab.load_model(ID)``)."""
+        """The run id in tunelab's database (``tunelab runs show ID``, ``tunelab.load_model(ID)``).
+
+        It changes once, early, in the rare case that a stock Sacred run took the id first.
+        """
         return self._run._id
 
     @property

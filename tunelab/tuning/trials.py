@@ -27,7 +27,8 @@ class TrialPruned(SacredInterrupt):
 
 
 class _RunStarted(RunObserver):
-    """Hands the Sacred run id to a callback as soon as the database has assigned it."""
+    """Hands the Sacred run id to a callback as soon as the run starts (:func:`run_trial` hands it again
+    if the run then moved off an id a stock Sacred run took)."""
 
     priority = -100  # after the MongoObserver, which assigns the id
 
