@@ -29,12 +29,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
 import os
 import statistics
 import sys
 import tempfile
 import textwrap
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -350,6 +352,7 @@ def bench_keras_tuner(project: Path, url: str, tmp: Path, args) -> None:
         for kind in ("plain", "tracked") if rep % 2 == 0 else ("tracked", "plain"):
             samples[kind].append(per_trial(kind, f"kt-{kind}-{rep}", rep + 1, args.kt_trials))
     walls: dict[int, list[float]] = {1: [], 2: []}
+    phases: dict[int, list[tuple[float, float, float]]] = {1: [], 2: []}
     for rep in range(args.repetitions):
         for workers in (1, 2) if rep % 2 == 0 else (2, 1):
             spec = {
@@ -362,7 +365,9 @@ def bench_keras_tuner(project: Path, url: str, tmp: Path, args) -> None:
             }
             path = write_spec(tmp, f"kt-workers{workers}-{rep}", **spec)
             search = prepare_search(load_settings(), path, workers=workers)
+            start = datetime.now(UTC).replace(tzinfo=None)  # Sacred's times are naive UTC
             walls[workers] += repeat(lambda search=search: run_search(load_settings(), search), 1)
+            phases[workers].append(search_phases(load_settings(), search.engine.study_name, start, walls[workers][-1]))
     rows = [
         (
             f"tunelab.keras_tuner trial ({args.kt_trials} a search)",
@@ -385,6 +390,56 @@ def bench_keras_tuner(project: Path, url: str, tmp: Path, args) -> None:
     )
     speedup = statistics.median(walls[1]) / statistics.median(walls[2])
     print(f"speed-up of --workers 2 over --workers 1: {speedup:.2f}× (target ≥ 1.7×; {os.cpu_count()} CPUs here)")
+    table = Table(title=f"Where a tunelab tune command's wall time goes (s, median of {args.repetitions})")
+    for column in ("command", "start: to the first run", "trials: first run to last run's end", "end: to exit", "all"):
+        table.add_column(column)
+    for workers in (1, 2):
+        medians = [statistics.median(p[i] for p in phases[workers]) for i in range(3)]
+        wall = statistics.median(walls[workers])
+        table.add_row(f"--workers {workers}", *(f"{m:.2f}" for m in medians), f"{wall:.2f}")
+    Console(width=160).print(table)
+    trials = {workers: statistics.median(p[1] for p in phases[workers]) for workers in (1, 2)}
+    ceiling = cpu_ceiling(args.repetitions)
+    print(
+        f"speed-up of the trials phase alone: {trials[1] / trials[2]:.2f}×; this machine's ceiling: two processes "
+        f"spinning the CPU do {ceiling:.2f}× the work of one in the same time"
+    )
+
+
+def spin(iterations: int) -> int:
+    """CPU-bound Python, as a trial's Keras fit loop mostly is."""
+    total = 0
+    for _ in range(iterations):
+        total += sum(range(1000))
+    return total
+
+
+def cpu_ceiling(repetitions: int) -> float:
+    """How much faster two processes do a CPU-bound job split in two than one process does it whole (median):
+    the most any --workers 2 search can gain here, where other programs share the cores."""
+    start, iterations = time.perf_counter(), 0
+    while time.perf_counter() - start < 0.5:
+        spin(1000)
+        iterations += 1000
+    work = iterations * 3  # about 1.5 s of one core
+    ratios = []
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(spin, [1, 1], chunksize=1)  # both processes started
+        for _ in range(repetitions):
+            (one,) = repeat(lambda: pool.apply(spin, (work,)), 1)
+            (two,) = repeat(lambda: pool.map(spin, [work // 2, work // 2], chunksize=1), 1)
+            ratios.append(one / two)
+    return statistics.median(ratios)
+
+
+def search_phases(settings: Settings, study: str, start: datetime, wall: float) -> tuple[float, float, float]:
+    """A search command's wall time in three: until its first run starts (imports, TensorFlow, the
+    oracle), its runs (first start to last stop), and after its last run ends until it returns."""
+    runs = list(db.connect(settings)["runs"].find({"info.study": study}, {"start_time": 1, "stop_time": 1}))
+    first = min(run["start_time"] for run in runs)
+    last = max(run["stop_time"] for run in runs)
+    before, during = (first - start).total_seconds(), (last - first).total_seconds()
+    return before, during, wall - before - during
 
 
 def main() -> None:

@@ -142,3 +142,4 @@ def _worker(settings: Settings, spec: KerasTunerSpec, tuner_id: str, host: str, 
 
     tuner, search_kwargs = make_tuner(settings, spec)
     tuner.search(**search_kwargs)
+    worker_process.end_process()  # every run recorded: the chief waits for this process to end

@@ -8,6 +8,7 @@ remembers it, so it starts nothing new.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing
 import os
@@ -58,6 +59,35 @@ def stop_workers(pool: Executor) -> None:
     for child in multiprocessing.active_children():
         os.kill(child.pid, signal.SIGINT)  # in case the signal reached only the parent
     pool.shutdown(wait=True, cancel_futures=True)
+
+
+def end_process() -> None:
+    """End this worker process at once, exit status 0: for a process whose work is done and recorded.
+
+    Python's own exit would run the atexit handlers and tear the interpreter
+    down, which with TensorFlow loaded takes seconds of C++ destructors and
+    thread pools after the last line of Python (measured: 1 to 3 s), time the
+    parent spends waiting for the process to end. The standard streams are
+    flushed first.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed or gone: nothing left to lose
+            pass
+    os._exit(0)
+
+
+def end_process_at_exit() -> None:
+    """When this worker process exits, :func:`end_process` instead of Python's teardown.
+
+    For a pool process whose one job has succeeded: it must first send its
+    result and be told to stop, and then has nothing left to do. Registered
+    last, the handler runs before every other atexit handler. Only in a child
+    process: in the main process it would hide the exit status.
+    """
+    if multiprocessing.parent_process() is not None:
+        atexit.register(end_process)
 
 
 def _on_sigint(signum, frame) -> None:

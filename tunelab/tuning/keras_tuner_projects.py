@@ -68,8 +68,11 @@ class KerasTunerSearch(SearchEngine):
 def run_search(settings: Settings, spec: KerasTunerSpec, workers: int, address: tuple[str, int] | None) -> int:
     """Worker entry point: run (or resume) the search; returns how many trials it finished."""
     from tunelab.keras_tuner import cli_search  # TensorFlow, in the worker only
+    from tunelab.tracking import worker_process
 
-    return cli_search.run_search(settings, spec, workers, address)
+    finished = cli_search.run_search(settings, spec, workers, address)
+    worker_process.end_process_at_exit()  # the search is recorded: spare the parent TensorFlow's teardown
+    return finished
 
 
 def projects_dir(settings: Settings) -> Path:
