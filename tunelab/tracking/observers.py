@@ -10,7 +10,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -543,6 +543,11 @@ def _writes() -> ThreadPoolExecutor:
     if writers is None:
         writers = _WRITERS.setdefault(os.getpid(), ThreadPoolExecutor(WRITER_THREADS, "tunelab-writes"))
     return writers
+
+
+def in_background(function: Callable[..., Any], *args: Any) -> Future:
+    """``function(*args)`` on this process's writer threads (a trial's link to its run, written while it runs)."""
+    return _writes().submit(function, *args)
 
 
 _BACKGROUND_SAVES: contextvars.ContextVar[list[Future] | None] = contextvars.ContextVar(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from sacred.observers import RunObserver
 from sacred.utils import SacredInterrupt
 
 from tunelab.settings import Settings
+from tunelab.tracking.observers import in_background
 from tunelab.tracking.runner import RunOutcome, StepListener, execute, prepare_run
 from tunelab.tuning.spec import SearchSpec
 
@@ -27,18 +29,20 @@ class TrialPruned(SacredInterrupt):
 
 
 class _RunStarted(RunObserver):
-    """Hands the Sacred run id to a callback as soon as the run starts (:func:`run_trial` hands it again
-    if the run then moved off an id a stock Sacred run took)."""
+    """Hands the Sacred run id to a callback, in the background, as soon as the run starts
+    (:func:`run_trial` waits for it, and hands the id again if the run then moved off an id a stock
+    Sacred run took)."""
 
     priority = -100  # after the MongoObserver, which assigns the id
 
     def __init__(self, callback: Callable[[Any], None]) -> None:
         self.callback = callback
         self.run_id: Any = None
+        self.handed: Future | None = None
 
     def started_event(self, ex_info, command, host_info, start_time, config, meta_info, _id):
         self.run_id = _id
-        self.callback(_id)
+        self.handed = in_background(self.callback, _id)
         return _id
 
 
@@ -77,6 +81,8 @@ def run_trial(
 
     started = _RunStarted(on_started)
     outcome = execute(settings, request, observers=[started], on_step=listen)
+    if started.handed is not None:
+        started.handed.result()
     if outcome.run_id not in (None, started.run_id):  # the run moved off an id a stock Sacred run took
         on_started(outcome.run_id)
     if outcome.status != "COMPLETED":
