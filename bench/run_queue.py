@@ -32,6 +32,7 @@ import multiprocessing.forkserver
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -232,6 +233,13 @@ def _busy_wall(count: int, cpu_s: float, processes: int) -> float:
         return time.perf_counter() - start
 
 
+def _import_s() -> float:
+    """Seconds a fresh interpreter takes to import what the worker pools' forkserver preloads."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import tunelab.tracking.batch"], check=True, env=os.environ)
+    return time.perf_counter() - start
+
+
 def p99(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=100)[98]
 
@@ -314,6 +322,13 @@ def main() -> None:
         print_table(f"run queue, median of {args.repetitions} (wall s as ms)", rows)
         for row in rows[-2:]:
             print(f"{row[0]}: {statistics.median(row[2]) / statistics.median(row[1]):.2f}× on {os.cpu_count()} cores")
+        imports = statistics.median(_import_s() for _ in reps)
+        warm_one, warm_two = statistics.median(rows[-1][2]), statistics.median(rows[-1][1])
+        print(
+            f"cold ceiling: the forkserver's import of tunelab takes {imports:.2f} s (a fresh interpreter), paid once "
+            f"before any worker starts, with 1 worker as with 2; added to the warm walls it allows at most "
+            f"{(warm_one + imports) / (warm_two + imports):.2f}× cold"
+        )
         print(
             f"claim floor: a claim is one synced conditional write by id plus one indexed read; that write alone "
             f"takes {statistics.median(medians(floor_4)) * 1e3:.1f} ms (median) with 4 processes writing at once "
