@@ -11,7 +11,9 @@ a fresh database. Measures:
   process pool) with as many workers, on the same configs;
 * the latency of one claim (a conditional ``update_one`` QUEUED→RUNNING, plus the
   check that no other run has the config) with 4 processes claiming at once,
-  median and p99, against 1 process claiming alone;
+  median and p99, against 1 process claiming alone, and against the claim's
+  write alone (4 processes making only that conditional write: the floor of
+  any claim, since the server commits one write at a time);
 * wall time of ``--cpu-runs`` CPU-bound runs with 2 workers against 1, cold
   (each repetition starts the server process the workers fork from, which
   imports tunelab once: what one ``tunelab worker`` command pays) and warm.
@@ -30,6 +32,7 @@ import multiprocessing.forkserver
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +50,7 @@ from tunelab.db import EmbeddedServer  # noqa: E402
 from tunelab.settings import Settings, load_settings  # noqa: E402
 from tunelab.tracking import queue  # noqa: E402
 from tunelab.tracking.batch import drain_queue, run_batch  # noqa: E402
+from tunelab.tracking.observers import ensure_indexes  # noqa: E402
 from tunelab.tracking.runner import RunRequest, prepare_run  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -140,6 +144,39 @@ def _claimer(settings: Settings, batch: str, results, find_and_modify: bool) -> 
     results.put((latencies, writes))
 
 
+def _writer(settings: Settings, ids: list[int], results) -> None:
+    runs = db.connect(settings).runs
+    latencies = []
+    for run_id in ids:
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        start = time.perf_counter()
+        runs.update_one({"_id": run_id, "status": "QUEUED"}, {"$set": {"status": "RUNNING", "heartbeat": now}})
+        latencies.append(time.perf_counter() - start)
+    results.put(latencies)
+
+
+def write_latencies(settings: Settings, processes: int) -> list[float]:
+    """The floor of a claim: ``processes`` processes each making 50 conditional writes by id back to back (the
+    claim's own write, QUEUED→RUNNING, with tunelab's indexes and a synced commit each, and no read)."""
+    settings = fresh(settings)
+    database = db.connect(settings)
+    ensure_indexes(database)
+    count = processes * CLAIMS_PER_PROCESS
+    database.runs.insert_many(
+        [{"_id": i, "status": "QUEUED", "queue": {"key": f"k{i}#0"}} for i in range(1, count + 1)]
+    )
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    ids = list(range(1, count + 1))
+    workers = [context.Process(target=_writer, args=(settings, ids[i::processes], results)) for i in range(processes)]
+    for worker in workers:
+        worker.start()
+    latencies = [latency for _ in workers for latency in results.get()]
+    for worker in workers:
+        worker.join()
+    return latencies
+
+
 def _find_and_modify_claim(runs, query: dict) -> dict | None:
     """The claim before this benchmark's issue was closed, less its check for the config's other runs."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -196,6 +233,13 @@ def _busy_wall(count: int, cpu_s: float, processes: int) -> float:
         return time.perf_counter() - start
 
 
+def _import_s() -> float:
+    """Seconds a fresh interpreter takes to import what the worker pools' forkserver preloads."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import tunelab.tracking.batch"], check=True, env=os.environ)
+    return time.perf_counter() - start
+
+
 def p99(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=100)[98]
 
@@ -233,6 +277,8 @@ def main() -> None:
         alone = [claim_latencies(settings, 1) for _ in reps]
         together = [claim_latencies(settings, 4) for _ in reps]
         before = [claim_latencies(settings, 4, find_and_modify=True) for _ in reps]
+        floor_4 = [write_latencies(settings, 4) for _ in reps]
+        floor_1 = [write_latencies(settings, 1) for _ in reps]
         claims, writes = [c for c, _ in together], [w for _, w in together]
         alone_claims, alone_writes = [c for c, _ in alone], [w for _, w in alone]
         medians = functools.partial(_each, statistics.median)
@@ -248,6 +294,14 @@ def main() -> None:
                 "",
             ),
             ("claim, 4 processes: median", medians(claims), medians([c for c, _ in before]), "findAndModify claim", ""),
+            (
+                "claim, 4 processes: median",
+                medians(claims),
+                medians(floor_4),
+                "its write alone, 4 processes (floor)",
+                "",
+            ),
+            ("its write alone (floor), 4 processes: median", medians(floor_4), medians(floor_1), "1 process", "≤ 5 ms"),
         ]
         ceiling = [_busy_wall(args.cpu_runs, args.cpu_s, 2) for _ in reps]
         floor = [_busy_wall(args.cpu_runs, args.cpu_s, 1) for _ in reps]
@@ -268,6 +322,19 @@ def main() -> None:
         print_table(f"run queue, median of {args.repetitions} (wall s as ms)", rows)
         for row in rows[-2:]:
             print(f"{row[0]}: {statistics.median(row[2]) / statistics.median(row[1]):.2f}× on {os.cpu_count()} cores")
+        imports = statistics.median(_import_s() for _ in reps)
+        warm_one, warm_two = statistics.median(rows[-1][2]), statistics.median(rows[-1][1])
+        print(
+            f"cold ceiling: the forkserver's import of tunelab takes {imports:.2f} s (a fresh interpreter), paid once "
+            f"before any worker starts, with 1 worker as with 2; added to the warm walls it allows at most "
+            f"{(warm_one + imports) / (warm_two + imports):.2f}× cold"
+        )
+        print(
+            f"claim floor: a claim is one synced conditional write by id plus one indexed read; that write alone "
+            f"takes {statistics.median(medians(floor_4)) * 1e3:.1f} ms (median) with 4 processes writing at once "
+            f"and {statistics.median(medians(floor_1)) * 1e3:.1f} ms with 1: the server commits one write at a time "
+            "(one storage lock, --sync-on-commit), so no claim can beat the first figure"
+        )
         for workers, row in zip((1, 2, 4), rows[:3], strict=True):
             print(
                 f"throughput, {workers} worker(s): {args.runs / statistics.median(row[1]):.1f} runs/s queued, "

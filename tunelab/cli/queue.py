@@ -11,7 +11,7 @@ from tunelab.cli._common import console, err
 from tunelab.cli._output import outcomes_table, queue_table
 from tunelab.settings import load_settings
 from tunelab.tracking import queue
-from tunelab.tracking.batch import BatchInterrupted, drain_queue
+from tunelab.tracking.batch import BatchInterrupted, drain_queue, start_worker_server
 
 app = typer.Typer()
 queue_app = typer.Typer(no_args_is_help=True, help="The run queue: queued runs per batch, cancel queued runs.")
@@ -30,6 +30,7 @@ def worker(
     ] = False,
 ) -> None:
     """Claim queued runs and run them here; exit when the queue is empty (exit 1 if a run failed or was refused)."""
+    start_worker_server()  # its imports overlap the checks below
     settings = load_settings()
     database = db.connect(settings)
     queue.known_batch(database, batch)

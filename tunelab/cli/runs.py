@@ -24,7 +24,7 @@ from tunelab.cli._output import (
 from tunelab.errors import TunelabError
 from tunelab.settings import load_settings
 from tunelab.tracking import liveness, queue
-from tunelab.tracking.batch import BatchInterrupted, completed_keys, run_batch, run_queued_batch
+from tunelab.tracking.batch import BatchInterrupted, completed_keys, run_batch, run_queued_batch, start_worker_server
 from tunelab.tracking.registry import infer_experiment
 from tunelab.tracking.runner import RunRequest, execute, prepare_run
 from tunelab.tracking.sync import sync_offline_runs
@@ -69,6 +69,8 @@ def batch(
     Runs are claimed through the run queue, so batches started together on the
     same configs (on one machine or several) run each config once.
     """
+    if not enqueue:
+        start_worker_server()  # its imports overlap the checks and the enqueueing below
     settings = load_settings()
     requests: list[RunRequest] = []
     for path in configs:

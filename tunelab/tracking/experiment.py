@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import copy
+import csv
 import functools
 import importlib.metadata
 import os
@@ -188,9 +189,49 @@ def loaded_packages() -> set[PackageDependency]:
     today's wheels (scikit-learn's, for one) no longer ship.
     """
     loaded = {name.partition(".")[0] for name in sys.modules if not name.startswith("_")}
-    distributions = importlib.metadata.packages_distributions()
-    names = {dist for module in loaded for dist in distributions.get(module, ())}
+    distributions = distributions_by_module()
+    names = {dist.metadata["Name"] for module in loaded for dist in distributions.get(module, ())}
     return {PackageDependency(name, importlib.metadata.version(name)) for name in names}
+
+
+def distributions_by_module() -> dict[str, list[importlib.metadata.Distribution]]:
+    """``importlib.metadata.packages_distributions()`` with the distributions themselves, in a fraction of its time.
+
+    The standard library parses every distribution's metadata (for its name)
+    and turns every file its ``RECORD`` lists into a path object (0.1 to 0.45 s
+    for 260 distributions here, paid by each process's first experiment); here
+    names are left to the caller (a run needs those of its loaded modules
+    only) and a ``RECORD`` line becomes a top-level name by string operations,
+    with the standard library's path rules wherever a line is unusual.
+    """
+    found: dict[str, list[importlib.metadata.Distribution]] = {}
+    for dist in importlib.metadata.distributions():
+        for module in (dist.read_text("top_level.txt") or "").split() or _top_level_inferred(dist):
+            found.setdefault(module, []).append(dist)
+    return found
+
+
+def _top_level_inferred(dist: importlib.metadata.Distribution) -> set[str]:
+    """The standard library's ``importlib.metadata._top_level_inferred``: the top-level name of each ``.py`` file."""
+    text = dist.read_text("RECORD")
+    lines = text and text.splitlines()
+    if not lines:  # egg-info: SOURCES.txt's lines, which may hold commas, as one quoted field each
+        text = dist.read_text("SOURCES.txt")
+        lines = text and [f'"{line}"' for line in text.splitlines()]
+    modules = set()
+    for line in lines or ():
+        path = next(csv.reader([line]), [""])[0] if '"' in line else line.partition(",")[0]
+        if not path.endswith(".py"):
+            continue
+        if path.startswith(("/", "./")) or "//" in path or "/./" in path:  # let the path object normalise it
+            file = importlib.metadata.PackagePath(path)
+            if file.suffix == ".py":
+                modules.add(file.parts[0] if len(file.parts) > 1 else file.with_suffix("").name)
+            continue
+        top, slash, _ = path.partition("/")
+        if len(path.rpartition("/")[2]) > len(".py"):  # "x.py" has the suffix .py; ".py" has none
+            modules.add(top if slash else path[: -len(".py")])
+    return modules
 
 
 def offline() -> bool:

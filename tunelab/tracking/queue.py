@@ -38,7 +38,7 @@ from pymongo.database import Database
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings
 from tunelab.tracking import liveness
-from tunelab.tracking.observers import mongo_observer
+from tunelab.tracking.observers import ensure_indexes, mongo_observer
 from tunelab.tracking.registry import load_experiment
 from tunelab.tracking.runner import RunOutcome, RunRequest, execute
 
@@ -163,6 +163,7 @@ class Claimer:
     """
 
     def __init__(self, database: Database, selector: Selector, version: CodeVersion) -> None:
+        ensure_indexes(database)  # the claim's reads by status and by config key (enqueueing made them already)
         self.runs = database["runs"]
         self.query = selector.query()
         if not selector.any_version:
