@@ -223,7 +223,7 @@ class TunelabMongoObserver(MongoObserver):
             raise ObserverError(f"Run contained an unserializable entry (most likely in the info)\n{exc}") from exc
         self._written_at = time.monotonic()  # a beat this early waits for the next write, as after an insert
         try:
-            self._insertion = _writes().submit(self._insert_in_background, entry, document)
+            self._insertion = in_background(self._insert_in_background, entry, document)
         except RuntimeError:  # the interpreter is exiting: no new threads
             self._insert_in_background(entry, document)
 
@@ -238,7 +238,7 @@ class TunelabMongoObserver(MongoObserver):
         to the next free one. Raises what the database raises. Takes no lock a waiting writer may hold."""
         while True:
             try:
-                self.runs.insert_one(document or self._encode(entry))
+                self.runs.insert_one(document if document is not None else self._encode(entry))
             except pymongo.errors.DuplicateKeyError:
                 _RUN_IDS.skip_taken(self.runs)
                 entry, document = {**entry, "_id": _RUN_IDS.take(self.runs)}, None
@@ -414,7 +414,7 @@ class TunelabMongoObserver(MongoObserver):
             else:
                 pending[:] = [
                     *(other for other in pending if not other.done()),
-                    _writes().submit(self._land, update, entry, kept),
+                    in_background(self._land, update, entry, kept),
                 ]
                 return
         self._land(update, entry, None)
