@@ -21,9 +21,8 @@ import math
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +36,9 @@ from tunelab.errors import TunelabError
 from tunelab.settings import Settings
 from tunelab.tracking.artifacts import save_model
 from tunelab.tracking.experiment import load_recorded_data, loaded_packages
-from tunelab.tracking.observers import in_background, tracking_observers
+from tunelab.tracking.observers import tracking_observers
 from tunelab.tuning.optuna_engine import RUN_ID_ATTR
-from tunelab.tuning.trials import TrialPruned
+from tunelab.tuning.trials import RunLink, TrialPruned
 
 REPORT_METRIC = "objective"  # what trial.report(value, step) logs
 ENGINE = "objective"
@@ -137,10 +136,10 @@ def track_trial(
     """
     n_objectives = len(trial.study.directions)
     ex = _experiment(experiment, objective.__module__)
-    linked: list[tuple[Any, Future]] = []  # the run id the trial links to, and that write
+    link = RunLink(partial(trial.set_user_attr, RUN_ID_ATTR))
 
     def main(_run: Run) -> list[float] | float:
-        linked.append((_run._id, in_background(trial.set_user_attr, RUN_ID_ATTR, _run._id)))
+        link.start(_run._id)
         tracked = TrackedTrial(trial, TrialRun(_run))
         token = _current.set(tracked.run)
         try:
@@ -173,11 +172,7 @@ def track_trial(
     finally:
         ex.observers.clear()
         _thread.main = None
-    if linked:
-        run_id, linking = linked[0]
-        linking.result()  # before the study is told
-        if outcome.run_id != run_id:  # the run moved off an id a stock Sacred run took
-            trial.set_user_attr(RUN_ID_ATTR, outcome.run_id)
+    link.settle(outcome.run_id)
     return outcome
 
 

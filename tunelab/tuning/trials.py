@@ -28,21 +28,39 @@ class TrialPruned(SacredInterrupt):
     STATUS = "PRUNED"
 
 
+class RunLink:
+    """A trial's link to its run (``write(run_id)``, e.g. its ``sacred_run_id``): written in the background
+    once the run has an id (:meth:`start`); :meth:`settle` waits for it before the study is told, and
+    writes it again if the run then moved off an id a stock Sacred run took."""
+
+    def __init__(self, write: Callable[[Any], None]) -> None:
+        self._write = write
+        self.run_id: Any = None
+        self._writing: Future | None = None
+
+    def start(self, run_id: Any) -> None:
+        self.run_id = run_id
+        self._writing = in_background(self._write, run_id)
+
+    def settle(self, run_id: Any) -> None:
+        """Wait for the link; ``run_id`` is the id the run ended under."""
+        if self._writing is None:
+            return
+        self._writing.result()
+        if run_id not in (None, self.run_id):
+            self._write(run_id)
+
+
 class _RunStarted(RunObserver):
-    """Hands the Sacred run id to a callback, in the background, as soon as the run starts
-    (:func:`run_trial` waits for it, and hands the id again if the run then moved off an id a stock
-    Sacred run took)."""
+    """Starts a trial's :class:`RunLink` as soon as the run starts."""
 
     priority = -100  # after the MongoObserver, which assigns the id
 
-    def __init__(self, callback: Callable[[Any], None]) -> None:
-        self.callback = callback
-        self.run_id: Any = None
-        self.handed: Future | None = None
+    def __init__(self, link: RunLink) -> None:
+        self.link = link
 
     def started_event(self, ex_info, command, host_info, start_time, config, meta_info, _id):
-        self.run_id = _id
-        self.handed = in_background(self.callback, _id)
+        self.link.start(_id)
         return _id
 
 
@@ -79,12 +97,9 @@ def run_trial(
         if on_step is not None:
             on_step(name, value, step)
 
-    started = _RunStarted(on_started)
-    outcome = execute(settings, request, observers=[started], on_step=listen)
-    if started.handed is not None:
-        started.handed.result()
-    if outcome.run_id not in (None, started.run_id):  # the run moved off an id a stock Sacred run took
-        on_started(outcome.run_id)
+    link = RunLink(on_started)
+    outcome = execute(settings, request, observers=[_RunStarted(link)], on_step=listen)
+    link.settle(outcome.run_id)
     if outcome.status != "COMPLETED":
         return TrialResult(outcome, None, outcome.error)
     values = [outcome.result if metric == "result" else last.get(metric) for metric in spec.metrics]
