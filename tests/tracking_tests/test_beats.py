@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -29,3 +30,25 @@ def test_a_blocked_beat_delays_no_other_kind_and_stop_waits_for_it():
     after = len(fast_calls)
     time.sleep(0.15)
     assert len(fast_calls) == after  # no call after stop
+
+
+def test_a_forked_child_beats_only_for_its_own_runs():
+    beats, parent_calls = Beats("test-fork"), []
+    beats.start(0.05, lambda: parent_calls.append(1))
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's beat is not called here, its own beat is
+        code = 1
+        try:
+            parent_calls.clear()
+            beats.start(0.05, lambda: os.write(write, b"x"))
+            time.sleep(0.5)
+            code = 0 if not parent_calls else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        child_beats = pipe.read()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert child_beats  # a new thread beats in the child

@@ -6,6 +6,10 @@ start costs about a millisecond. Each kind of heartbeat has its own
 :class:`Beats`, so that a slow one (Sacred flushing metrics, or waiting out a
 database outage) does not delay another (an Optuna trial's, whose silence
 gets the trial failed and retried).
+
+A forked child (a user's own ``multiprocessing`` inside a run) starts with no
+beats: the parent's runs are the parent's to beat for, and a lock the parent
+held at the fork would never be released in the child.
 """
 
 from __future__ import annotations
@@ -34,20 +38,23 @@ class Beats:
 
     def __init__(self, name: str) -> None:
         self._name = name
+        self._tokens = itertools.count()
+        self._start_afresh()
+        os.register_at_fork(after_in_child=self._start_afresh)
+
+    def _start_afresh(self) -> None:
+        """No beats, no thread (started on first use) and new locks: as made, or in a forked child."""
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._beats: dict[int, _Beat] = {}
-        self._tokens = itertools.count()
         self._thread: threading.Thread | None = None
-        self._pid: int | None = None
 
     def start(self, interval: float, fn: Callable[[], None]) -> int:
         """Call ``fn`` every ``interval`` seconds, first ``interval`` from now; returns a token for :meth:`stop`."""
         with self._lock:
             token = next(self._tokens)
             self._beats[token] = _Beat(fn, interval, time.monotonic() + interval)
-            if self._pid != os.getpid():  # first use, or a forked child: the parent's thread is not here
-                self._pid = os.getpid()
+            if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
                 self._thread.start()
         self._wake.set()
