@@ -14,6 +14,9 @@ a fresh database. Measures:
   median and p99, against 1 process claiming alone, and against the claim's
   write alone (4 processes making only that conditional write: the floor of
   any claim, since the server commits one write at a time);
+* the database server's CPU time (all its threads) per claim while those claims
+  ran, and per write while the floor's writes ran, with 4 processes and with 1:
+  what one claim costs the server, which serves its requests one at a time;
 * wall time of ``--cpu-runs`` CPU-bound runs with 2 workers against 1, cold
   (each repetition starts the server process the workers fork from, which
   imports tunelab once: what one ``tunelab worker`` command pays) and warm.
@@ -42,6 +45,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import psutil  # noqa: E402
 import pymongo  # noqa: E402
 from _bench import free_port, print_table  # noqa: E402
 
@@ -126,11 +130,13 @@ def batch_wall(settings: Settings, count: int, workers: int) -> float:
     return time.perf_counter() - start
 
 
-def _claimer(settings: Settings, batch: str, results, find_and_modify: bool) -> None:
+def _claimer(settings: Settings, batch: str, results, find_and_modify: bool, server_pid: int) -> None:
     store = db.connect(settings)
     claimer = queue.Claimer(store, queue.Selector(batch=batch), queue.CodeVersion(None, None))
     claim = functools.partial(_find_and_modify_claim, store.runs, claimer.query) if find_and_modify else claimer.claim
     latencies, writes = [], []
+    server = psutil.Process(server_pid)
+    cpu_first = server_cpu_s(server)
     while True:
         start = time.perf_counter()
         claimed = claim()
@@ -141,23 +147,38 @@ def _claimer(settings: Settings, batch: str, results, find_and_modify: bool) -> 
         start = time.perf_counter()
         store.runs.update_one({"_id": claimed["_id"]}, {"$set": {"status": "COMPLETED", "stop_time": stop}})
         writes.append(time.perf_counter() - start)
-    results.put((latencies, writes))
+    results.put((latencies, writes, (cpu_first, server_cpu_s(server))))
 
 
-def _writer(settings: Settings, ids: list[int], results) -> None:
+def _writer(settings: Settings, ids: list[int], results, server_pid: int) -> None:
     runs = db.connect(settings).runs
     latencies = []
+    server = psutil.Process(server_pid)
+    cpu_first = server_cpu_s(server)
     for run_id in ids:
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         start = time.perf_counter()
         runs.update_one({"_id": run_id, "status": "QUEUED"}, {"$set": {"status": "RUNNING", "heartbeat": now}})
         latencies.append(time.perf_counter() - start)
-    results.put(latencies)
+    results.put((latencies, (cpu_first, server_cpu_s(server))))
 
 
-def write_latencies(settings: Settings, processes: int) -> list[float]:
+def server_cpu_s(server: psutil.Process) -> float:
+    """CPU seconds the database server's process has used so far, all its threads."""
+    times = server.cpu_times()
+    return times.user + times.system
+
+
+def _server_cpu_per_op(spans: list[tuple[float, float]], operations: int) -> float:
+    """The server's CPU seconds per operation, from the first process's first operation to the last one's end
+    (``spans``: each process's server CPU reading before its first and after its last)."""
+    return (max(end for _, end in spans) - min(start for start, _ in spans)) / operations
+
+
+def write_latencies(settings: Settings, processes: int, server_pid: int) -> tuple[list[float], float]:
     """The floor of a claim: ``processes`` processes each making 50 conditional writes by id back to back (the
-    claim's own write, QUEUED→RUNNING, with tunelab's indexes and a synced commit each, and no read)."""
+    claim's own write, QUEUED→RUNNING, with tunelab's indexes and a synced commit each, and no read).
+    Returns the latencies and the server's CPU seconds per write meanwhile."""
     settings = fresh(settings)
     database = db.connect(settings)
     ensure_indexes(database)
@@ -168,13 +189,20 @@ def write_latencies(settings: Settings, processes: int) -> list[float]:
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     ids = list(range(1, count + 1))
-    workers = [context.Process(target=_writer, args=(settings, ids[i::processes], results)) for i in range(processes)]
+    workers = [
+        context.Process(target=_writer, args=(settings, ids[i::processes], results, server_pid))
+        for i in range(processes)
+    ]
     for worker in workers:
         worker.start()
-    latencies = [latency for _ in workers for latency in results.get()]
+    latencies, spans = [], []
+    for _ in workers:
+        writes, span = results.get()
+        latencies += writes
+        spans.append(span)
     for worker in workers:
         worker.join()
-    return latencies
+    return latencies, _server_cpu_per_op(spans, count)
 
 
 def _find_and_modify_claim(runs, query: dict) -> dict | None:
@@ -185,10 +213,11 @@ def _find_and_modify_claim(runs, query: dict) -> dict | None:
 
 
 def claim_latencies(
-    settings: Settings, processes: int, find_and_modify: bool = False
-) -> tuple[list[float], list[float]]:
-    """Every claim's latency while ``processes`` processes empty a queue of 50 runs each, and the
-    latency of the plain write (``update_one`` by id) each then makes: the floor of one round trip.
+    settings: Settings, processes: int, server_pid: int, find_and_modify: bool = False
+) -> tuple[list[float], list[float], float]:
+    """Every claim's latency while ``processes`` processes empty a queue of 50 runs each, the
+    latency of the plain write (``update_one`` by id) each then makes: the floor of one round trip,
+    and the server's CPU seconds per claim meanwhile (the claim and that write).
     ``find_and_modify``: claim with one ``find_one_and_update``, as before the claims were reworked."""
     settings = fresh(settings)
     batch = "claims"
@@ -202,19 +231,21 @@ def claim_latencies(
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     workers = [
-        context.Process(target=_claimer, args=(settings, batch, results, find_and_modify)) for _ in range(processes)
+        context.Process(target=_claimer, args=(settings, batch, results, find_and_modify, server_pid))
+        for _ in range(processes)
     ]
     for worker in workers:
         worker.start()
-    latencies, writes = [], []
+    latencies, writes, spans = [], [], []
     for _ in workers:
-        claims, updates = results.get()
+        claims, updates, span = results.get()
         latencies += claims
         writes += updates
+        spans.append(span)
     for worker in workers:
         worker.join()
     assert len(latencies) == len(docs)
-    return latencies, writes
+    return latencies, writes, _server_cpu_per_op(spans, len(docs))
 
 
 def _spin(cpu_s: float) -> None:
@@ -274,13 +305,17 @@ def main() -> None:
             rows.append(
                 (f"{args.runs} trivial runs, queue, {workers} worker(s)", queued, handed, "batch, no queue", "")
             )
-        alone = [claim_latencies(settings, 1) for _ in reps]
-        together = [claim_latencies(settings, 4) for _ in reps]
-        before = [claim_latencies(settings, 4, find_and_modify=True) for _ in reps]
-        floor_4 = [write_latencies(settings, 4) for _ in reps]
-        floor_1 = [write_latencies(settings, 1) for _ in reps]
-        claims, writes = [c for c, _ in together], [w for _, w in together]
-        alone_claims, alone_writes = [c for c, _ in alone], [w for _, w in alone]
+        server_pid = server.status().pid
+        alone = [claim_latencies(settings, 1, server_pid) for _ in reps]
+        together = [claim_latencies(settings, 4, server_pid) for _ in reps]
+        before = [claim_latencies(settings, 4, server_pid, find_and_modify=True) for _ in reps]
+        floors_4 = [write_latencies(settings, 4, server_pid) for _ in reps]
+        floors_1 = [write_latencies(settings, 1, server_pid) for _ in reps]
+        claims, writes, claims_cpu = ([figures[i] for figures in together] for i in range(3))
+        alone_claims, alone_writes, alone_cpu = ([figures[i] for figures in alone] for i in range(3))
+        before_claims = [c for c, *_ in before]
+        floor_4, floor_4_cpu = [f for f, _ in floors_4], [c for _, c in floors_4]
+        floor_1, floor_1_cpu = [f for f, _ in floors_1], [c for _, c in floors_1]
         medians = functools.partial(_each, statistics.median)
         rows += [
             ("claim, 4 processes: median", medians(claims), medians(alone_claims), "1 process", "≤ 5 ms"),
@@ -293,7 +328,7 @@ def main() -> None:
                 "update_one by id, 1 process",
                 "",
             ),
-            ("claim, 4 processes: median", medians(claims), medians([c for c, _ in before]), "findAndModify claim", ""),
+            ("claim, 4 processes: median", medians(claims), medians(before_claims), "findAndModify claim", ""),
             (
                 "claim, 4 processes: median",
                 medians(claims),
@@ -302,6 +337,8 @@ def main() -> None:
                 "",
             ),
             ("its write alone (floor), 4 processes: median", medians(floor_4), medians(floor_1), "1 process", "≤ 5 ms"),
+            ("server CPU per claim (+ its COMPLETED write), 4 processes", claims_cpu, alone_cpu, "1 process", ""),
+            ("server CPU per write alone (floor), 4 processes", floor_4_cpu, floor_1_cpu, "1 process", ""),
         ]
         ceiling = [_busy_wall(args.cpu_runs, args.cpu_s, 2) for _ in reps]
         floor = [_busy_wall(args.cpu_runs, args.cpu_s, 1) for _ in reps]
@@ -334,6 +371,17 @@ def main() -> None:
             f"takes {statistics.median(medians(floor_4)) * 1e3:.1f} ms (median) with 4 processes writing at once "
             f"and {statistics.median(medians(floor_1)) * 1e3:.1f} ms with 1: the server commits one write at a time "
             "(one storage lock, --sync-on-commit), so no claim can beat the first figure"
+        )
+        cycle_cpu = statistics.median(claims_cpu)
+        cycle_wall = statistics.median(medians(claims)) + statistics.median(medians(writes))
+        print(
+            f"server CPU: a claim and the COMPLETED write after it cost the server {cycle_cpu * 1e3:.1f} ms of CPU "
+            f"with 4 processes ({statistics.median(alone_cpu) * 1e3:.1f} ms with 1), the claim's write alone "
+            f"{statistics.median(floor_4_cpu) * 1e3:.1f} ms ({statistics.median(floor_1_cpu) * 1e3:.1f} ms with 1). "
+            "The server applies requests in Python one at a time (one interpreter lock; a collection's lock is held "
+            f"across each synced commit, so commits never share an fsync): 4 processes claiming back to back need "
+            f"4 × {cycle_cpu * 1e3:.1f} = {4 * cycle_cpu * 1e3:.1f} ms of its CPU per round, and each process's "
+            f"claim and write took {cycle_wall * 1e3:.1f} ms (medians): they wait for the server, not for the client"
         )
         for workers, row in zip((1, 2, 4), rows[:3], strict=True):
             print(

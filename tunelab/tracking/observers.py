@@ -131,6 +131,10 @@ class TunelabMongoObserver(MongoObserver):
     * Metric series of any length (:mod:`tunelab.tracking.metric_store`).
     * The run document holds ``host.pid`` (for the liveness sweep) and, from
       its insertion on, the run's initial ``info`` (a search's study and trial).
+    * A queued run's document holds its ``queue_entry`` (as ``queue``) from its
+      insertion on: no reader ever sees it QUEUED without it
+      (:mod:`tunelab.tracking.queue`). A QUEUED document that cannot be
+      inserted fails the run (Sacred's rule for a failing ``queued_event``).
     * At the end of a run, ``info.summary`` holds each metric's best, last, min
       and max value and step count, and ``info.git_commit`` the commit, so
       dashboards need no join over ``metrics``; Omniboard gets custom columns
@@ -159,9 +163,11 @@ class TunelabMongoObserver(MongoObserver):
         failure_dir: str,
         info: Mapping[str, Any] | None = None,
         queued_run: Mapping[str, Any] | None = None,
+        queue_entry: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(client=client, db_name=db_name, failure_dir=failure_dir)
         self._initial_info = dict(info or {})
+        self._queue_entry = dict(queue_entry) if queue_entry is not None else None
         self.overwrite = dict(queued_run) if queued_run is not None else None  # Sacred's queued-run flow
         self._summary: dict[str, dict[str, float]] = {}
         self._git_commit: str | None = None
@@ -195,10 +201,13 @@ class TunelabMongoObserver(MongoObserver):
         return super().started_event(ex_info, command, host_info, start_time, config, meta_info, _id)
 
     def queued_event(self, ex_info, command, host_info, queue_time, config, meta_info, _id):
-        """Sacred's, returning once the QUEUED document's insert has landed or failed (its caller writes to it
-        next; a failure is logged, and the caller's write then finds no document)."""
+        """Sacred's, with the queue entry in the document; returns once the insert has landed.
+
+        Raises ObserverError if it cannot land (Sacred then fails the run).
+        """
         super().queued_event(ex_info, command, host_info, queue_time, config, meta_info, _id)
-        self._inserted()
+        if not self._inserted():
+            raise ObserverError(f"queued run {self._id}: its QUEUED document could not be inserted (see the log)")
         return self._id
 
     _stored_sources: dict[tuple[int, str, str, str], Any] = {}  # (client id, db, file, md5) -> GridFS id
@@ -207,9 +216,12 @@ class TunelabMongoObserver(MongoObserver):
         """Insert the run, in the background, under the next id this process reserved (:class:`_RunIds`).
 
         A run that cannot be encoded fails here, before it starts. Inside an
-        Airflow task, the run starts with the task's tags.
+        Airflow task, the run starts with the task's tags. A QUEUED document
+        holds the queue entry the observer was given.
         """
         self.run_entry["info"] = {**self._initial_info, **self.run_entry.get("info", {})}
+        if self._queue_entry is not None and self.run_entry.get("status") == "QUEUED":
+            self.run_entry["queue"] = self._queue_entry
         if tags := airflow_tags(airflow_context()):
             self.run_entry.setdefault("omniboard", {}).setdefault("tags", []).extend(tags)
         if self.overwrite or self.run_entry.get("_id") is not None:  # Sacred's insert, in this thread
@@ -576,7 +588,10 @@ PING_EVERY_S = 2.0
 
 
 def mongo_observer(
-    settings: Settings, info: Mapping[str, Any] | None = None, queued_run: Mapping[str, Any] | None = None
+    settings: Settings,
+    info: Mapping[str, Any] | None = None,
+    queued_run: Mapping[str, Any] | None = None,
+    queue_entry: Mapping[str, Any] | None = None,
 ) -> TunelabMongoObserver:
     """An observer on tunelab's database, which must answer (started on demand if embedded).
 
@@ -586,7 +601,8 @@ def mongo_observer(
     The first use in a process creates the indexes and lands the final saves
     that failed earlier (:func:`tunelab.tracking.liveness.recover_failed_saves`).
     ``info`` is the run's initial info, in its document from the start. With
-    ``queued_run`` (a QUEUED run's document) the run is recorded as that run.
+    ``queued_run`` (a QUEUED run's document) the run is recorded as that run;
+    with ``queue_entry``, a run Sacred queues is inserted with it (its ``queue``).
     """
     database = db.connect(settings)
     url = db.configured_url(settings)
@@ -599,7 +615,7 @@ def mongo_observer(
         liveness.fail_runs(database["runs"], unsaved, only_running=False)
         _indexed.add((url, settings.db_name))
     failure_dir = str(settings.failed_saves_dir)
-    return TunelabMongoObserver(database.client, settings.db_name, failure_dir, info, queued_run)
+    return TunelabMongoObserver(database.client, settings.db_name, failure_dir, info, queued_run, queue_entry)
 
 
 def ensure_indexes(database: pymongo.database.Database) -> None:

@@ -2,7 +2,7 @@
 
 A queued run is Sacred's own QUEUED document (``experiment``, ``command``,
 ``host``, ``config``, ``meta``, ``status``), written by Sacred's queued-run flow,
-plus a ``queue`` field tunelab reads:
+plus ``info`` and a ``queue`` field tunelab reads, both in its insert:
 
 * ``batch``, ``key`` (the request's :attr:`~tunelab.tracking.runner.RunRequest.key` and
   which copy of that config in the batch: ``KEY#n``),
@@ -32,7 +32,6 @@ from typing import Any
 
 import psutil
 import pymongo
-from pymongo.collection import Collection
 from pymongo.database import Database
 
 from tunelab.errors import TunelabError
@@ -115,22 +114,15 @@ def enqueue(
     busy = runs.find({"status": {"$in": ACTIVE}, "queue.key": {"$in": keys}}, {"queue.key": 1})
     taken = {doc["queue"]["key"] for doc in busy}
     return [
-        None if key in taken else _enqueue_one(settings, runs, r, key, batch, version)
+        None if key in taken else _enqueue_one(settings, r, key, batch, version)
         for r, key in zip(requests, keys, strict=True)
     ]
 
 
-def _enqueue_one(
-    settings: Settings, runs: Collection, request: RunRequest, key: str, batch: str, version: CodeVersion
-) -> int:
-    ex = load_experiment(settings.experiments_dir, request.experiment)
-    observer = mongo_observer(settings)
-    ex.observers.append(observer)
+def _enqueue_one(settings: Settings, request: RunRequest, key: str, batch: str, version: CodeVersion) -> int:
+    """Insert one QUEUED run, its queue entry and info in the insert itself: enqueuers and claimers that
+    look runs up by ``queue.key`` never see it without one."""
     info = {**request.info, "batch_key": request.key, "batch": batch}
-    try:  # Sacred's queued-run flow validates the config and writes its QUEUED document
-        run = ex.run(config_updates=dict(request.config), info=info, options={"--queue": True})
-    finally:
-        ex.observers.remove(observer)
     entry = {
         "batch": batch,
         "key": key,
@@ -143,7 +135,13 @@ def _enqueue_one(
         "data_version": version.data_version,
         "attempts": 0,
     }
-    runs.update_one({"_id": run._id}, {"$set": {"queue": entry, "info": info}})
+    ex = load_experiment(settings.experiments_dir, request.experiment)
+    observer = mongo_observer(settings, info, queue_entry=entry)
+    ex.observers.append(observer)
+    try:  # Sacred's queued-run flow validates the config; the observer inserts the QUEUED document
+        run = ex.run(config_updates=dict(request.config), info=info, options={"--queue": True})
+    finally:
+        ex.observers.remove(observer)
     return run._id
 
 
