@@ -210,22 +210,22 @@ def test_two_claimers_with_stale_candidates_take_each_run_once(test_project_env)
     assert {(r["status"], r["queue"]["attempts"]) for r in runs.find()} == {("RUNNING", 1)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known race: a same-config run inserted under a smaller id after a larger one was claimed and checked "
-    "(two enqueues that both found the config free; ids come in per-process blocks) is not superseded by it; "
-    "closing it needs the database to refuse a second active run of one key (a unique index)",
-)
-def test_a_config_queued_late_under_a_smaller_id_does_not_run_twice(test_project_env):
-    runs, version = test_project_env.database.runs, queue.CodeVersion(None, None)
-    entry = {"key": "k#0", "experiment": "curve", "queued_at": queue._now(), "attempts": 0, "git_commit": None}
-
-    def queue_and_claim(batch: str, run_id: int) -> dict | None:
-        runs.insert_one({"_id": run_id, "status": "QUEUED", "queue": {**entry, "batch": batch, "data_version": None}})
-        return queue.Claimer(test_project_env.database, queue.Selector(batch=batch), version).claim()
-
-    assert queue_and_claim("b", 52)["_id"] == 52  # b's enqueue inserted first: its run is claimed and checked
-    assert queue_and_claim("a", 20) is None  # a's, from an older id block, lands after: the config is running
+def test_a_config_two_enqueues_found_free_is_queued_once(test_project_env):
+    """Two enqueues that both found a config free (their reads came before either insert): the database
+    refuses the second QUEUED run of that key, whichever id it has, also once the first is claimed."""
+    settings, database = test_project_env.settings, test_project_env.database
+    request = prepare_run(settings, "curve", TEST_PROJECT / "configs" / "curve.json", ["x=0.4"])
+    version = queue.code_version(settings)
+    key = f"{request.key}#0"
+    first = queue._enqueue_one(settings, request, key, "b", version)
+    assert queue._enqueue_one(settings, request, key, "a", version) is None  # a's read found it free too
+    claimed = queue.Claimer(database, queue.Selector(batch="b"), version).claim()
+    assert claimed["_id"] == first
+    assert queue._enqueue_one(settings, request, key, "a", version) is None  # RUNNING counts too
+    late = {"_id": 1, "status": "QUEUED", "queue": {**claimed["queue"], "batch": "a"}}  # an id from an older block
+    with pytest.raises(pymongo.errors.DuplicateKeyError):
+        database.runs.insert_one(late)
+    assert [r["_id"] for r in database.runs.find({"queue.key": key})] == [first]
 
 
 def test_the_sweep_judges_a_claimed_run_by_its_claim(test_project_env):

@@ -38,6 +38,10 @@ INDEXES = {
     metric_store.BUCKETS: [[("run_id", 1), ("name", 1), ("bucket", 1)]],
     "runs": [[("info.study", 1), ("info.trial", 1)], [("status", 1)], [("queue.key", 1)]],  # the last two: claims
 }
+# At most one QUEUED or RUNNING run per queued work key (tunelab.tracking.queue): the database refuses a second,
+# so two batches that both found a config free never both run it. Descending, to differ from the lookup index.
+ACTIVE_QUEUE_KEY = [("queue.key", -1)]
+ACTIVE_QUEUE_KEY_FILTER = {"status": {"$in": ["QUEUED", "RUNNING"]}, "queue.key": {"$exists": True}}
 OUTPUT_HEAD = OUTPUT_TAIL = 256 * 1024  # characters of captured output kept in the run document
 OUTPUT_ARTIFACT = "captured_out.txt"  # the whole output, when longer
 FINAL_SAVE_RETRY_S = 30.0
@@ -181,6 +185,7 @@ class TunelabMongoObserver(MongoObserver):
         self._lock = threading.RLock()
         self._insertion: Future | None = None  # the insert in the background
         self._in_database = False  # the run's insert has landed
+        self._insert_error: Exception | None = None  # why the last insert failed
         self._insert_lock = threading.Lock()
         self._run: Any = None  # the Sacred run, whose ``_id`` follows a moved insert
 
@@ -207,6 +212,8 @@ class TunelabMongoObserver(MongoObserver):
         """
         super().queued_event(ex_info, command, host_info, queue_time, config, meta_info, _id)
         if not self._inserted():
+            if isinstance(self._insert_error, QueuedElsewhere):
+                raise self._insert_error
             raise ObserverError(f"queued run {self._id}: its QUEUED document could not be inserted (see the log)")
         return self._id
 
@@ -242,7 +249,10 @@ class TunelabMongoObserver(MongoObserver):
     def _insert_in_background(self, entry: dict[str, Any], document: RawBSONDocument | None) -> None:
         try:
             self._insert_entry(entry, document)
+        except QueuedElsewhere as exc:  # the caller (an enqueue) says so
+            self._insert_error = exc
         except Exception as exc:  # noqa: BLE001 - the run goes on; its next write inserts it again
+            self._insert_error = exc
             log.warning("run %s: inserting it failed (tried again at its next write): %s", self._id, exc)
 
     def _insert_entry(self, entry: dict[str, Any], document: RawBSONDocument | None = None) -> None:
@@ -251,7 +261,9 @@ class TunelabMongoObserver(MongoObserver):
         while True:
             try:
                 self.runs.insert_one(document if document is not None else self._encode(entry))
-            except pymongo.errors.DuplicateKeyError:
+            except pymongo.errors.DuplicateKeyError as exc:
+                if _on_active_queue_key(exc):
+                    raise QueuedElsewhere(f"{entry['queue']['key']} is already queued or running") from None
                 _RUN_IDS.skip_taken(self.runs)
                 entry, document = {**entry, "_id": _RUN_IDS.take(self.runs)}, None
                 with self._id_lock:
@@ -619,10 +631,31 @@ def mongo_observer(
 
 
 def ensure_indexes(database: pymongo.database.Database) -> None:
-    """Create tunelab's indexes if missing (cheap when they exist)."""
+    """Create tunelab's indexes if missing (cheap when they exist).
+
+    A database whose runs already break ACTIVE_QUEUE_KEY (queued by an older
+    tunelab) gets a warning instead; claims still check the key by reading it.
+    """
     for collection, indexes in INDEXES.items():
         for keys in indexes:
             database[collection].create_index(keys)
+    try:
+        database["runs"].create_index(ACTIVE_QUEUE_KEY, unique=True, partialFilterExpression=ACTIVE_QUEUE_KEY_FILTER)
+    except pymongo.errors.OperationFailure as exc:
+        log.warning(
+            "database %s: two active queued runs share a config key, so the database cannot refuse a third: %s",
+            database.name,
+            exc,
+        )
+
+
+def _on_active_queue_key(exc: pymongo.errors.DuplicateKeyError) -> bool:
+    """Whether ``exc`` is ACTIVE_QUEUE_KEY's refusal (not an id taken)."""
+    return "queue.key" in ((exc.details or {}).get("keyPattern") or {}) or "queue.key" in str(exc)
+
+
+class QueuedElsewhere(ObserverError):
+    """A QUEUED run's work key is already QUEUED or RUNNING in another run (:data:`ACTIVE_QUEUE_KEY`)."""
 
 
 def tracking_observers(

@@ -12,9 +12,12 @@ plus ``info`` and a ``queue`` field tunelab reads, both in its insert:
 * ``attempts``, ``claim`` (``host``, ``pid``, ``pid_started``, ``at``) and
   ``lost`` (why earlier attempts were given up).
 
-One ``find_one_and_update`` takes a run from QUEUED to RUNNING (with host, pid
-and heartbeat); the claimer then runs it as that same id (Sacred's observer
-``overwrite``), so Omniboard shows one run going from QUEUED to its end.
+One conditional update takes a run from QUEUED to RUNNING (with host, pid and
+heartbeat); the claimer then runs it as that same id (Sacred's observer
+``overwrite``), so Omniboard shows one run going from QUEUED to its end. The
+database holds at most one QUEUED or RUNNING run per ``key`` (a unique partial
+index, :data:`~tunelab.tracking.observers.ACTIVE_QUEUE_KEY`): of two enqueues
+that both found a key free, the second insert is refused.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from pymongo.database import Database
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings
 from tunelab.tracking import liveness
-from tunelab.tracking.observers import ensure_indexes, mongo_observer
+from tunelab.tracking.observers import QueuedElsewhere, ensure_indexes, mongo_observer
 from tunelab.tracking.registry import load_experiment
 from tunelab.tracking.runner import RunOutcome, RunRequest, execute
 
@@ -119,9 +122,10 @@ def enqueue(
     ]
 
 
-def _enqueue_one(settings: Settings, request: RunRequest, key: str, batch: str, version: CodeVersion) -> int:
+def _enqueue_one(settings: Settings, request: RunRequest, key: str, batch: str, version: CodeVersion) -> int | None:
     """Insert one QUEUED run, its queue entry and info in the insert itself: enqueuers and claimers that
-    look runs up by ``queue.key`` never see it without one."""
+    look runs up by ``queue.key`` never see it without one. None: the database refused it, as the key is
+    QUEUED or RUNNING in another run (:data:`~tunelab.tracking.observers.ACTIVE_QUEUE_KEY`)."""
     info = {**request.info, "batch_key": request.key, "batch": batch}
     entry = {
         "batch": batch,
@@ -140,6 +144,8 @@ def _enqueue_one(settings: Settings, request: RunRequest, key: str, batch: str, 
     ex.observers.append(observer)
     try:  # Sacred's queued-run flow validates the config; the observer inserts the QUEUED document
         run = ex.run(config_updates=dict(request.config), info=info, options={"--queue": True})
+    except QueuedElsewhere:  # another enqueue, which also found the key free, inserted it first
+        return None
     finally:
         ex.observers.remove(observer)
     return run._id
