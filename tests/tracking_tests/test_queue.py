@@ -228,6 +228,20 @@ def test_a_config_two_enqueues_found_free_is_queued_once(test_project_env):
     assert [r["_id"] for r in database.runs.find({"queue.key": key})] == [first]
 
 
+def test_on_a_database_holding_two_active_runs_of_a_config_claims_run_it_once(test_project_env, caplog):
+    """Queued by an older tunelab: the unique index cannot be made, and claims fall back to reading the key."""
+    database, version = test_project_env.database.client["tunelab_before_the_index"], queue.CodeVersion(None, None)
+    entry = {"key": "k#0", "batch": "b", "experiment": "curve", "queued_at": queue._now(), "attempts": 0}
+    database.runs.insert_many(
+        [{"_id": i, "status": "QUEUED", "queue": {**entry, "git_commit": None, "data_version": None}} for i in (7, 3)]
+    )
+    claimer = queue.Claimer(database, queue.Selector(batch="b"), version)
+    assert "two active queued runs share a config key" in caplog.text
+    claimed = [claimer.claim(), claimer.claim()]
+    assert [doc["_id"] for doc in claimed if doc is not None] == [3]  # the smallest id runs; 7 is deleted
+    assert [r["_id"] for r in database.runs.find()] == [3]
+
+
 def test_the_sweep_judges_a_claimed_run_by_its_claim(test_project_env):
     dead = subprocess.Popen(["true"])
     dead.wait()

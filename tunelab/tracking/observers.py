@@ -630,11 +630,11 @@ def mongo_observer(
     return TunelabMongoObserver(database.client, settings.db_name, failure_dir, info, queued_run, queue_entry)
 
 
-def ensure_indexes(database: pymongo.database.Database) -> None:
-    """Create tunelab's indexes if missing (cheap when they exist).
+def ensure_indexes(database: pymongo.database.Database) -> bool:
+    """Create tunelab's indexes if missing (cheap when they exist); whether ACTIVE_QUEUE_KEY holds.
 
     A database whose runs already break ACTIVE_QUEUE_KEY (queued by an older
-    tunelab) gets a warning instead; claims still check the key by reading it.
+    tunelab) gets a warning and False: its claimers check the key by reading it.
     """
     for collection, indexes in INDEXES.items():
         for keys in indexes:
@@ -647,6 +647,8 @@ def ensure_indexes(database: pymongo.database.Database) -> None:
             database.name,
             exc,
         )
+        return False
+    return True
 
 
 def _on_active_queue_key(exc: pymongo.errors.DuplicateKeyError) -> bool:

@@ -157,8 +157,11 @@ class Claimer:
     SecantusDB's ``findAndModify`` checks its write with a scan of the whole
     collection (tens of ms once a database holds a few thousand runs), so a
     claim is a conditional ``update_one`` by id (QUEUED→RUNNING: of two
-    claimers exactly one matches) and one read by the run's config key, which
-    also tells whether another run has that config (:func:`_superseded`).
+    claimers exactly one matches) and one read of the run by id. Where the
+    database cannot refuse a second active run of a config (an older database
+    holding such runs: :func:`~tunelab.tracking.observers.ensure_indexes`),
+    the read is by config key instead, and tells whether another run has that
+    config (:func:`_superseded`).
     Candidate ids come from one query (its cost grows with the queue's length),
     kept until a claim misses or they run out; they are tried in a random
     order, so that concurrent claimers rarely try the same run. Runs therefore
@@ -167,7 +170,7 @@ class Claimer:
     """
 
     def __init__(self, database: Database, selector: Selector, version: CodeVersion) -> None:
-        ensure_indexes(database)  # the claim's reads by status and by config key (enqueueing made them already)
+        self._one_active_per_key = ensure_indexes(database)  # and the reads by status and by config key
         self.runs = database["runs"]
         self.query = selector.query()
         if not selector.any_version:
@@ -180,8 +183,9 @@ class Claimer:
         """Take one run: its document, now RUNNING with this host, pid and a heartbeat; None when none is left.
 
         A claimed run whose config another run already has (queued earlier,
-        running, or completed since this one was queued: two batches raced) is
-        deleted and the next one is taken.
+        running, or completed since this one was queued: two batches raced, on
+        a database that could not refuse the second) is deleted and the next
+        one is taken.
         """
         while True:
             if not self._candidates:
@@ -197,13 +201,22 @@ class Claimer:
             if not self.runs.update_one({"_id": run_id, "status": "QUEUED"}, update).modified_count:
                 self._candidates.clear()  # another claimer was here first: the list is stale
                 continue
-            same_key = list(self.runs.find({"queue.key": key}, dict.fromkeys(STARTED_FIELDS, 0)))  # indexed
-            doc = next((d for d in same_key if d["_id"] == run_id), None)
-            if doc is None:  # deleted since the claim (cancelled, or superseded by another claimer)
-                continue
-            if not _superseded(doc, same_key):
+            doc = self._read_claimed(run_id, key)
+            if doc is not None:
                 return doc
-            self.runs.delete_one({"_id": run_id, "status": "RUNNING"})
+
+    def _read_claimed(self, run_id: int, key: str) -> dict[str, Any] | None:
+        """The run just claimed, or None: deleted since the claim (cancelled, or superseded by another
+        claimer), or superseded now (then deleted here)."""
+        fields = dict.fromkeys(STARTED_FIELDS, 0)
+        if self._one_active_per_key:
+            return self.runs.find_one({"_id": run_id}, fields)
+        same_key = list(self.runs.find({"queue.key": key}, fields))  # indexed
+        doc = next((d for d in same_key if d["_id"] == run_id), None)
+        if doc is None or not _superseded(doc, same_key):
+            return doc
+        self.runs.delete_one({"_id": run_id, "status": "RUNNING"})
+        return None
 
     def _refresh(self) -> None:
         found = self.runs.find(self.query, {"queue.key": 1})
