@@ -58,7 +58,8 @@ def search_with_workers(settings: Settings, spec: KerasTunerSpec, workers: int, 
     host, port = address
     for variable in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
         os.environ.setdefault(variable, str(max(1, len(os.sched_getaffinity(0)) // workers)))  # workers inherit it
-    context = worker_process.context([__name__])
+    # nothing preloaded: starting a process waits for its server's imports, which would delay this one's
+    context = worker_process.context([])
     processes = {
         f"tuner{i}": context.Process(target=_worker, args=(settings, spec, f"tuner{i}", host, port))
         for i in range(1, workers)
