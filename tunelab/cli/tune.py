@@ -44,10 +44,12 @@ def tune(
     ] = "127.0.0.1",
 ) -> None:
     """Run or continue a search; every trial is a tracked run. Safe to re-run after a crash."""
-    from tunelab.tuning.search import prepare_search, prepare_spec_search, run_search, start_worker_server
+    from tunelab.tracking import worker_process
 
-    start_worker_server()  # its imports overlap the checks below
+    # search.start_worker_server(), called before that module's import (1.6 s) so that its own import overlaps ours
+    worker_process.start_server(["tunelab.tuning.search"])
     from tunelab.tuning.objectives import OBJECTIVE_REF
+    from tunelab.tuning.search import prepare_search, prepare_spec_search, run_search
     from tunelab.tuning.spec import objective_spec
 
     settings = load_settings()
