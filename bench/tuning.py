@@ -30,6 +30,7 @@ import argparse
 import json
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import statistics
 import sys
@@ -53,7 +54,7 @@ from tunelab.settings import Settings, load_settings  # noqa: E402
 from tunelab.tuning import objectives, optuna_engine  # noqa: E402
 from tunelab.tuning.objectives import ObjectiveSearch  # noqa: E402
 from tunelab.tuning.optuna_engine import SpecSearch  # noqa: E402
-from tunelab.tuning.search import prepare_search, run_search  # noqa: E402
+from tunelab.tuning.search import prepare_search, run_search, start_worker_server  # noqa: E402
 from tunelab.tuning.spec import load_search_spec, objective_spec  # noqa: E402
 from tunelab.tuning.storages import open_storage  # noqa: E402
 
@@ -364,6 +365,9 @@ def bench_keras_tuner(project: Path, url: str, tmp: Path, args) -> None:
                 "seed": rep + 1,
             }
             path = write_spec(tmp, f"kt-workers{workers}-{rep}", **spec)
+            # as `tunelab tune` does: a worker server of its own, started before its checks
+            multiprocessing.forkserver._forkserver._stop()
+            start_worker_server()
             search = prepare_search(load_settings(), path, workers=workers)
             start = datetime.now(UTC).replace(tzinfo=None)  # Sacred's times are naive UTC
             walls[workers] += repeat(lambda search=search: run_search(load_settings(), search), 1)

@@ -5,17 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tunelab.dashboards.compare import Comparison
-from tunelab.tracking.queue import BatchCounts
-from tunelab.tracking.runner import RunOutcome
-from tunelab.tuning.engines import TrialCounts
-from tunelab.tuning.reports import StudyReport
-from tunelab.versioning.models import ModelVersion
+if TYPE_CHECKING:  # types only: a command imports the library it calls, no other command's
+    from tunelab.dashboards.compare import Comparison
+    from tunelab.tracking.queue import BatchCounts
+    from tunelab.tracking.runner import RunOutcome
+    from tunelab.tuning.engines import TrialCounts
+    from tunelab.tuning.reports import StudyReport
+    from tunelab.versioning.models import ModelVersion
 
 STATUS_STYLE = {
     "COMPLETED": "green",

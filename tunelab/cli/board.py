@@ -7,9 +7,6 @@ from typing import Annotated
 import typer
 
 from tunelab import db
-from tunelab.board.columns import register_columns
-from tunelab.board.install import OMNIBOARD_VERSION, ensure_omniboard, entry_point
-from tunelab.board.server import Board, is_loopback, parse_auth
 from tunelab.cli._common import (
     console,
     err,
@@ -33,6 +30,10 @@ def board(
     stop: Annotated[bool, typer.Option("--stop", help="Stop the running board.")] = False,
 ) -> None:
     """Start Omniboard over tunelab's database (installing it with npm on first use) and print its URL."""
+    from tunelab.board.columns import register_columns
+    from tunelab.board.install import OMNIBOARD_VERSION, ensure_omniboard, entry_point
+    from tunelab.board.server import Board, is_loopback, parse_auth
+
     settings = load_settings()
     omniboard = Board(settings.state_dir)
     if stop:

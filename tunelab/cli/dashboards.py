@@ -18,9 +18,6 @@ from tunelab.cli._common import (
 from tunelab.cli._output import (
     comparison_table,
 )
-from tunelab.dashboards.compare import compare_runs, export_runs, write_comparison_page
-from tunelab.dashboards.query import parse_terms, run_filter
-from tunelab.dashboards.site import SITE, TEMPLATES, build_site
 from tunelab.settings import load_settings
 
 app = typer.Typer()
@@ -33,6 +30,9 @@ def dashboard(
     where: WhereOption = [],
 ) -> None:
     """Write the HTML dashboards (experiments, studies, stacks) of the matching runs; prints the index page."""
+    from tunelab.dashboards.query import parse_terms, run_filter
+    from tunelab.dashboards.site import SITE, TEMPLATES, build_site
+
     settings = load_settings()
     terms = parse_terms(query, where)
     out_dir = out or settings.project_dir / SITE
@@ -54,6 +54,9 @@ def compare(
     html: Annotated[Path | None, typer.Option(help="Also write a self-contained HTML page here.")] = None,
 ) -> None:
     """Runs side by side: the config keys that differ, results, data version, commit, metrics."""
+    from tunelab.dashboards.compare import compare_runs, write_comparison_page
+    from tunelab.dashboards.site import TEMPLATES
+
     settings = load_settings()
     database = db.connect(settings)
     comparison = compare_runs(database, run_ids)
@@ -74,6 +77,9 @@ def export_command(
     out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
 ) -> None:
     """The matching runs, one flat row each (config.*, metrics.<name>.last|min|max), for pandas."""
+    from tunelab.dashboards.compare import export_runs
+    from tunelab.dashboards.query import parse_terms, run_filter
+
     settings = load_settings()
     text = export_runs(db.connect(settings), run_filter(parse_terms(query, where)), export_format)
     if out is None:

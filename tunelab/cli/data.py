@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from tunelab.cli._common import console
-from tunelab.data import add_dataset, write_raw
 from tunelab.settings import load_settings
 
 app = typer.Typer(no_args_is_help=True, help="Data sets: files declared in tunelab.toml and tracked by DVC.")
@@ -27,6 +26,8 @@ def data_add(
     ] = None,
 ) -> None:
     """Check FILE, track it with DVC (`dvc add`) and declare it as [data.NAME] in tunelab.toml."""
+    from tunelab.data import add_dataset
+
     spec = add_dataset(load_settings(), file, name, target, task, tuple(drop or ()))
     console.print(
         f"data set {spec.name!r}: {spec.path}, target {spec.target!r}, {spec.task}; tracked by DVC "
@@ -38,5 +39,7 @@ def data_add(
 @app.command("write")
 def data_write() -> None:
     """Write the demo's data set files from scikit-learn (the same bytes every time); then `dvc add data`."""
+    from tunelab.data import write_raw
+
     for path in write_raw(load_settings().data_dir):
         console.print(f"wrote {path}", highlight=False)

@@ -17,28 +17,22 @@ from tunelab.cli._output import (
     repro_table,
 )
 from tunelab.errors import TunelabError
-from tunelab.pipeline import STAGES, load_params
+from tunelab.pipeline import STAGE_NAMES
 from tunelab.settings import load_settings
-from tunelab.versioning.repro import (
-    check_workspace,
-    load_origin,
-    locate_data,
-    missing_data_error,
-    reproduce,
-    reproduce_in_worktree,
-)
 
 app = typer.Typer()
 
 
 @app.command()
 def pipeline(
-    stage: Annotated[str, typer.Argument(help=f"One of: {', '.join(STAGES)}.")],
+    stage: Annotated[str, typer.Argument(help=f"One of: {', '.join(STAGE_NAMES)}.")],
 ) -> None:
     """Run one stage of the DVC pipeline with params.yaml (dvc.yaml calls this; run them all with `dvc repro`)."""
     settings = load_settings()
-    if stage not in STAGES:
-        raise TunelabError(f"unknown pipeline stage {stage!r} (stages: {', '.join(STAGES)})")
+    if stage not in STAGE_NAMES:
+        raise TunelabError(f"unknown pipeline stage {stage!r} (stages: {', '.join(STAGE_NAMES)})")
+    from tunelab.pipeline.stages import STAGES, load_params
+
     params = load_params(settings.project_dir)
     if stage not in ("prepare", "evaluate", "transform"):
         db.mongo_url(settings)  # starts the embedded database if needed
@@ -55,6 +49,15 @@ def repro(
     ] = False,
 ) -> None:
     """Re-run a run with its config, seed, code and data as a new run linked to it (info.reproduces)."""
+    from tunelab.versioning.repro import (
+        check_workspace,
+        load_origin,
+        locate_data,
+        missing_data_error,
+        reproduce,
+        reproduce_in_worktree,
+    )
+
     settings = load_settings()
     origin = load_origin(settings, run_id)
     if checkout:

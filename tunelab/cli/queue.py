@@ -10,8 +10,6 @@ from tunelab import db
 from tunelab.cli._common import console, err
 from tunelab.cli._output import outcomes_table, queue_table
 from tunelab.settings import load_settings
-from tunelab.tracking import queue
-from tunelab.tracking.batch import BatchInterrupted, drain_queue, start_worker_server
 
 app = typer.Typer()
 queue_app = typer.Typer(no_args_is_help=True, help="The run queue: queued runs per batch, cancel queued runs.")
@@ -30,7 +28,11 @@ def worker(
     ] = False,
 ) -> None:
     """Claim queued runs and run them here; exit when the queue is empty (exit 1 if a run failed or was refused)."""
+    from tunelab.tracking.batch import BatchInterrupted, drain_queue, start_worker_server
+
     start_worker_server()  # its imports overlap the checks below
+    from tunelab.tracking import queue
+
     settings = load_settings()
     database = db.connect(settings)
     queue.known_batch(database, batch)
@@ -54,6 +56,8 @@ def worker(
 @queue_app.command("list")
 def queue_list(batch: BatchOption = None) -> None:
     """Queued, running (where), completed and failed runs per batch."""
+    from tunelab.tracking import queue
+
     database = db.connect(load_settings())
     queue.known_batch(database, batch)
     console.print(queue_table(queue.batch_counts(database, batch)))
@@ -62,6 +66,8 @@ def queue_list(batch: BatchOption = None) -> None:
 @queue_app.command("cancel")
 def queue_cancel(batch: BatchOption = None) -> None:
     """Cancel (delete) queued runs, of one batch or all; running runs go on."""
+    from tunelab.tracking import queue
+
     database = db.connect(load_settings())
     queue.known_batch(database, batch)
     console.print(f"cancelled {queue.cancel(database, batch)} queued run(s)")

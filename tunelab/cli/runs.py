@@ -23,11 +23,6 @@ from tunelab.cli._output import (
 )
 from tunelab.errors import TunelabError
 from tunelab.settings import load_settings
-from tunelab.tracking import liveness, queue
-from tunelab.tracking.batch import BatchInterrupted, completed_keys, run_batch, run_queued_batch, start_worker_server
-from tunelab.tracking.registry import infer_experiment
-from tunelab.tracking.runner import RunRequest, execute, prepare_run
-from tunelab.tracking.sync import sync_offline_runs
 
 app = typer.Typer()
 
@@ -40,6 +35,8 @@ def run(
     offline: OfflineOption = False,
 ) -> None:
     """Run one experiment as a tracked Sacred run."""
+    from tunelab.tracking.runner import execute, prepare_run
+
     settings = load_settings()
     request = prepare_run(settings, experiment, config, assignments)
     outcome = execute(settings, request, offline=offline)
@@ -69,8 +66,20 @@ def batch(
     Runs are claimed through the run queue, so batches started together on the
     same configs (on one machine or several) run each config once.
     """
+    from tunelab.tracking.batch import (
+        BatchInterrupted,
+        completed_keys,
+        run_batch,
+        run_queued_batch,
+        start_worker_server,
+    )
+
     if not enqueue:
         start_worker_server()  # its imports overlap the checks and the enqueueing below
+    from tunelab.tracking import liveness, queue
+    from tunelab.tracking.registry import infer_experiment
+    from tunelab.tracking.runner import RunRequest, prepare_run
+
     settings = load_settings()
     requests: list[RunRequest] = []
     for path in configs:
@@ -117,6 +126,8 @@ def sync(
     ] = None,
 ) -> None:
     """Upload runs recorded with --offline; safe to run again (nothing is uploaded twice)."""
+    from tunelab.tracking.sync import sync_offline_runs
+
     settings = load_settings()
     report = sync_offline_runs(db.connect(settings), directory or settings.offline_dir, str(settings.failed_saves_dir))
     for name, run_id in report.uploaded.items():
@@ -136,6 +147,8 @@ def runs(
     ] = False,
 ) -> None:
     """List the newest runs in the database."""
+    from tunelab.tracking import liveness
+
     settings = load_settings()
     database = db.connect(settings)
     if sweep:

@@ -16,8 +16,6 @@ from tunelab.cli._output import (
     outcomes_table,
     verdict_table,
 )
-from tunelab.ensembling.runs import run_stack
-from tunelab.ensembling.spec import load_ensemble_spec
 from tunelab.errors import TunelabError
 from tunelab.settings import load_settings
 
@@ -32,6 +30,9 @@ def stack(
     ] = False,
 ) -> None:
     """Stack the learners of earlier runs (top trials of studies, or run ids) with mlens, as a tracked run."""
+    from tunelab.ensembling.runs import run_stack
+    from tunelab.ensembling.spec import load_ensemble_spec
+
     settings = load_settings()
     ensemble = load_ensemble_spec(spec)
     if select_meta and len(ensemble.metas) < 2:

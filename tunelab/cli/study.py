@@ -16,7 +16,6 @@ from tunelab.cli._output import (
 )
 from tunelab.errors import TunelabError
 from tunelab.settings import load_settings
-from tunelab.tuning.studies import export, list_studies, load_study
 
 app = typer.Typer(no_args_is_help=True, help="Studies: list them, show one, export its trials.")
 
@@ -24,6 +23,8 @@ app = typer.Typer(no_args_is_help=True, help="Studies: list them, show one, expo
 @app.command("list")
 def study_list(storage: StorageOption = None) -> None:
     """Every study: Optuna's in the storage, Keras Tuner's under .tunelab/keras-tuner."""
+    from tunelab.tuning.studies import list_studies
+
     console.print(studies_table(list_studies(load_settings(), storage)))
 
 
@@ -37,6 +38,8 @@ def study_show(
     ] = None,
 ) -> None:
     """A study's counts by state and its best trials with their run ids (or --export csv|json)."""
+    from tunelab.tuning.studies import export, load_study
+
     report = load_study(load_settings(), name, storage)
     if export_format is not None:
         if export_format not in ("csv", "json"):

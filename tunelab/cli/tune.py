@@ -17,9 +17,6 @@ from tunelab.cli._output import (
 )
 from tunelab.errors import TunelabError
 from tunelab.settings import load_settings
-from tunelab.tuning.objectives import OBJECTIVE_REF
-from tunelab.tuning.search import prepare_search, prepare_spec_search, run_search
-from tunelab.tuning.spec import objective_spec
 
 app = typer.Typer()
 
@@ -47,6 +44,14 @@ def tune(
     ] = "127.0.0.1",
 ) -> None:
     """Run or continue a search; every trial is a tracked run. Safe to re-run after a crash."""
+    from tunelab.tracking import worker_process
+
+    # search.start_worker_server(), called before that module's import (1.6 s) so that its own import overlaps ours
+    worker_process.start_server(["tunelab.tuning.search"])
+    from tunelab.tuning.objectives import OBJECTIVE_REF
+    from tunelab.tuning.search import prepare_search, prepare_spec_search, run_search
+    from tunelab.tuning.spec import objective_spec
+
     settings = load_settings()
     match = OBJECTIVE_REF.match(target)
     options = {"--study": study, "--n-trials": n_trials, "--timeout": timeout, "--direction": direction}

@@ -10,7 +10,6 @@ run marked FAILED and its trial ended FAILED; the others finish the budget.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import socket
 import threading
@@ -51,14 +50,16 @@ def search_with_workers(settings: Settings, spec: KerasTunerSpec, workers: int, 
     """Search with ``workers`` tuners until the budget is spent: this process's own and ``workers`` - 1 processes.
 
     This process holds the real oracle, serves it over gRPC and tunes as
-    ``tuner0``; the worker processes (``tuner1``...) start before it imports
+    ``tuner0``; the worker processes (``tuner1``...,
+    :func:`~tunelab.tracking.worker_process.context`'s) start before it imports
     TensorFlow, so that their imports overlap with its own. Every process's
     TensorFlow gets an equal share of the cores.
     """
     host, port = address
     for variable in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
         os.environ.setdefault(variable, str(max(1, len(os.sched_getaffinity(0)) // workers)))  # workers inherit it
-    context = multiprocessing.get_context("spawn")
+    # nothing preloaded: starting a process waits for its server's imports, which would delay this one's
+    context = worker_process.context([])
     processes = {
         f"tuner{i}": context.Process(target=_worker, args=(settings, spec, f"tuner{i}", host, port))
         for i in range(1, workers)

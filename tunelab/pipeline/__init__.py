@@ -1,5 +1,9 @@
-"""The DVC pipeline (``dvc.yaml``): one plain function ``stage(settings, params) -> result`` per stage."""
+"""The DVC pipeline (``dvc.yaml``): one plain function ``stage(settings, params) -> result`` per stage.
 
-from tunelab.pipeline.stages import STAGES, PipelineParams, load_params
+The functions are :data:`tunelab.pipeline.stages.STAGES`, imported by what runs them (it takes seconds).
+"""
 
-__all__ = ["STAGES", "PipelineParams", "load_params"]
+STAGE_NAMES = ("prepare", "train", "tune", "stack", "evaluate", "transform", "register")
+"""The stages in ``dvc.yaml``'s order: the keys of :data:`tunelab.pipeline.stages.STAGES`."""
+
+__all__ = ["STAGE_NAMES"]

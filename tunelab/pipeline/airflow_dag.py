@@ -33,10 +33,11 @@ import yaml
 from airflow.sdk import DAG, task
 
 from tunelab.errors import TunelabError
+from tunelab.pipeline import STAGE_NAMES
 from tunelab.settings import Settings, load_settings
 
 DAG_ID = "tunelab_pipeline"
-PIPELINE_STAGES = ("prepare", "train", "tune", "stack", "evaluate", "transform", "register")
+PIPELINE_STAGES = STAGE_NAMES
 # The command of each dvc.yaml stage; a task stands for each, and the DAG refuses to load if dvc.yaml says otherwise.
 DVC_COMMANDS = {stage: f"tunelab pipeline {stage}" for stage in PIPELINE_STAGES}
 DVC_COMMANDS["dashboard"] = "tunelab dashboard --out dashboards/site"

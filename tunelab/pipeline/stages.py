@@ -33,6 +33,7 @@ from tunelab.ensembling import mlens_compat
 from tunelab.ensembling.runs import run_stack
 from tunelab.ensembling.spec import NAMED_LEARNERS, SCORERS, EnsembleSpec, Layer, RunSource
 from tunelab.errors import TunelabError
+from tunelab.pipeline import STAGE_NAMES
 from tunelab.scores import SCORES, task_scores
 from tunelab.settings import Settings, data_dir_override
 from tunelab.tracking.artifacts import read_artifact
@@ -296,15 +297,7 @@ def register_selected(settings: Settings, params: PipelineParams) -> dict[str, A
     return record
 
 
-STAGES = {
-    "prepare": prepare,
-    "train": train,
-    "tune": tune,
-    "stack": stack,
-    "evaluate": evaluate,
-    "transform": transform,
-    "register": register_selected,
-}
+STAGES = dict(zip(STAGE_NAMES, (prepare, train, tune, stack, evaluate, transform, register_selected), strict=True))
 
 
 def read_candidates(settings: Settings, stage: str) -> list[dict[str, Any]]:

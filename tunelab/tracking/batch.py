@@ -8,19 +8,11 @@ handed to a worker directly.
 from __future__ import annotations
 
 import functools
-import io
-import multiprocessing
-import multiprocessing.context
-import multiprocessing.forkserver
-import multiprocessing.process
-import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
-from multiprocessing import popen_forkserver, reduction, spawn, util
-from multiprocessing.context import set_spawning_popen
 
 from pymongo.database import Database
 
@@ -175,60 +167,15 @@ def _killed_runs(settings: Settings) -> list[RunOutcome]:
 
 
 def _pool(settings: Settings, workers: int) -> ProcessPoolExecutor:
-    """Worker processes forked from one server process that imported this module once (Sacred, pandas,
-    pydantic: about a second of CPU that each spawned worker paid again), never from this process: no
-    inherited MongoClient, thread or TensorFlow state. They do not run this process's main script again
-    (:class:`_WorkerProcess`)."""
-    _WORKER_CONTEXT.set_forkserver_preload([__name__])
-    return ProcessPoolExecutor(
-        workers, mp_context=_WORKER_CONTEXT, initializer=worker_process.init_worker, initargs=(settings.worker_log,)
-    )
+    """Worker processes forked from a server process that imported this module once
+    (:func:`worker_process.context`)."""
+    return worker_process.pool(settings.worker_log, workers, [__name__])
 
 
 def start_worker_server() -> None:
     """Start the server process worker pools fork from now (it imports tunelab: about a second), so that
     this work overlaps the caller's own until it starts its workers. Idempotent."""
-    _WORKER_CONTEXT.set_forkserver_preload([__name__])
-    multiprocessing.forkserver.ensure_running()
-
-
-class _WorkerPopen(popen_forkserver.Popen):
-    """The forkserver's ``Popen``, less the main module: ``multiprocessing`` has each child run the parent's
-    main script again (as ``__mp_main__``) so that functions defined there unpickle; a worker runs
-    tunelab's functions only, and the ``tunelab`` script's import of every command (Optuna, plotly: 2.4 s
-    per worker) bought it nothing. ``_launch`` is Python 3.11's, with that one change."""
-
-    def _launch(self, process_obj: multiprocessing.process.BaseProcess) -> None:
-        prep_data = spawn.get_preparation_data(process_obj._name)
-        for key in ("init_main_from_path", "init_main_from_name"):
-            prep_data.pop(key, None)
-        buf = io.BytesIO()
-        set_spawning_popen(self)
-        try:
-            reduction.dump(prep_data, buf)
-            reduction.dump(process_obj, buf)
-        finally:
-            set_spawning_popen(None)
-        self.sentinel, w = multiprocessing.forkserver.connect_to_new_process(self._fds)
-        # a duplicate of the data pipe's write end: the child's sentinel of this process
-        parent_w = os.dup(w)
-        self.finalizer = util.Finalize(self, util.close_fds, (parent_w, self.sentinel))
-        with open(w, "wb", closefd=True) as f:
-            f.write(buf.getbuffer())
-        self.pid = multiprocessing.forkserver.read_signed(self.sentinel)
-
-
-class _WorkerProcess(multiprocessing.context.ForkServerProcess):
-    @staticmethod
-    def _Popen(process_obj: multiprocessing.process.BaseProcess) -> _WorkerPopen:
-        return _WorkerPopen(process_obj)
-
-
-class _WorkerContext(multiprocessing.context.ForkServerContext):
-    Process = _WorkerProcess
-
-
-_WORKER_CONTEXT = _WorkerContext()
+    worker_process.start_server([__name__])
 
 
 def _in_order(requests: Sequence[RunRequest], outcomes: dict[int, RunOutcome]) -> list[RunOutcome]:

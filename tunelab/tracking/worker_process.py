@@ -1,5 +1,7 @@
-"""The state of a worker process (batch or search): output silenced, Ctrl-C interrupts only a run.
+"""Worker processes (batch or search): how they start, and their state: output silenced, Ctrl-C interrupts only a run.
 
+They are forked from a server process that imported the modules they need
+once, and they do not run the parent's main script again (:func:`context`).
 The parent shares the terminal's process group, so Ctrl-C reaches every
 worker. A worker turns the first SIGINT into a KeyboardInterrupt only while a
 run is going (Sacred then records it as INTERRUPTED) and otherwise just
@@ -9,18 +11,47 @@ remembers it, so it starts nothing new.
 from __future__ import annotations
 
 import atexit
+import io
 import logging
 import multiprocessing
+import multiprocessing.context
+import multiprocessing.forkserver
+import multiprocessing.process
 import os
 import signal
 import sys
-from collections.abc import Iterator
-from concurrent.futures import Executor
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
+from multiprocessing import popen_forkserver, reduction, spawn, util
+from multiprocessing.context import set_spawning_popen
 from pathlib import Path
 
 _in_run = False
 _interrupted = False
+
+
+def context(preload: Iterable[str]) -> multiprocessing.context.BaseContext:
+    """The context of worker processes: forked from this process's one server process, never from this process
+    (no inherited MongoClient, thread or TensorFlow state), and without this process's main script.
+
+    The server starts with the first worker (or :func:`start_server`) and imports ``preload`` then, once for
+    every worker it forks (a module a worker's function lives in: a second of Sacred, pandas and pydantic that
+    each spawned worker paid again); a server already running keeps the modules it imported.
+    """
+    _CONTEXT.set_forkserver_preload(list(preload))
+    return _CONTEXT
+
+
+def start_server(preload: Iterable[str]) -> None:
+    """Start :func:`context`'s server now, so that its imports overlap the caller's own work. Idempotent."""
+    context(preload)
+    multiprocessing.forkserver.ensure_running()
+
+
+def pool(stderr_log: Path, workers: int, preload: Iterable[str]) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes of :func:`context`, each set up by :func:`init_worker`."""
+    return ProcessPoolExecutor(workers, mp_context=context(preload), initializer=init_worker, initargs=(stderr_log,))
 
 
 def init_worker(stderr_log: Path) -> None:
@@ -96,3 +127,42 @@ def _on_sigint(signum, frame) -> None:
     _interrupted = True
     if _in_run and first:
         raise KeyboardInterrupt
+
+
+class _WorkerPopen(popen_forkserver.Popen):
+    """The forkserver's ``Popen``, less the main module: ``multiprocessing`` has each child run the parent's
+    main script again (as ``__mp_main__``) so that functions defined there unpickle; a worker runs
+    tunelab's functions only, and the ``tunelab`` script's import of every command (Optuna, plotly: 2.4 s
+    per worker) bought it nothing. ``_launch`` is Python 3.11's, with that one change."""
+
+    def _launch(self, process_obj: multiprocessing.process.BaseProcess) -> None:
+        prep_data = spawn.get_preparation_data(process_obj._name)
+        for key in ("init_main_from_path", "init_main_from_name"):
+            prep_data.pop(key, None)
+        buf = io.BytesIO()
+        set_spawning_popen(self)
+        try:
+            reduction.dump(prep_data, buf)
+            reduction.dump(process_obj, buf)
+        finally:
+            set_spawning_popen(None)
+        self.sentinel, w = multiprocessing.forkserver.connect_to_new_process(self._fds)
+        # a duplicate of the data pipe's write end: the child's sentinel of this process
+        parent_w = os.dup(w)
+        self.finalizer = util.Finalize(self, util.close_fds, (parent_w, self.sentinel))
+        with open(w, "wb", closefd=True) as f:
+            f.write(buf.getbuffer())
+        self.pid = multiprocessing.forkserver.read_signed(self.sentinel)
+
+
+class _WorkerProcess(multiprocessing.context.ForkServerProcess):
+    @staticmethod
+    def _Popen(process_obj: multiprocessing.process.BaseProcess) -> _WorkerPopen:
+        return _WorkerPopen(process_obj)
+
+
+class _WorkerContext(multiprocessing.context.ForkServerContext):
+    Process = _WorkerProcess
+
+
+_CONTEXT = _WorkerContext()

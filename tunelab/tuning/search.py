@@ -1,16 +1,16 @@
 """Running a search: pick its engine, check it, start its worker processes, report progress.
 
 ``prepare_search`` then ``run_search`` is what ``tunelab tune`` does. Workers
-are processes, not threads (trials are CPU-bound); they are spawned, so none
-inherits a database client. Nothing here knows one engine from another: they
-keep the :class:`~tunelab.tuning.engines.SearchEngine` contract.
+are processes, not threads (trials are CPU-bound), forked from a server that
+imported this module (:func:`~tunelab.tracking.worker_process.context`), so
+none inherits a database client. Nothing here knows one engine from another:
+they keep the :class:`~tunelab.tuning.engines.SearchEngine` contract.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +69,12 @@ def _checked(engine: SearchEngine, workers: int) -> Search:
     return Search(engine, engine.jobs(workers))
 
 
+def start_worker_server() -> None:
+    """Start the server process the search's workers fork from now (it imports tunelab's engines: about a
+    second), so that this work overlaps the caller's own until :func:`run_search`. Idempotent."""
+    worker_process.start_server([__name__])
+
+
 def run_search(
     settings: Settings, search: Search, on_progress: Callable[[TrialCounts], None] = lambda counts: None
 ) -> TrialCounts:
@@ -77,10 +83,7 @@ def run_search(
     A worker's TunelabError is raised here. Ctrl-C propagates as
     KeyboardInterrupt once the workers have recorded their runs.
     """
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(
-        len(search.jobs), mp_context=context, initializer=worker_process.init_worker, initargs=(settings.worker_log,)
-    )
+    pool = worker_process.pool(settings.worker_log, len(search.jobs), [__name__])
     try:
         pending = {pool.submit(*job) for job in search.jobs}
         while pending:
