@@ -634,17 +634,21 @@ def ensure_indexes(database: pymongo.database.Database) -> bool:
     """Create tunelab's indexes if missing (cheap when they exist); whether ACTIVE_QUEUE_KEY holds.
 
     A database whose runs already break ACTIVE_QUEUE_KEY (queued by an older
-    tunelab) gets a warning and False: its claimers check the key by reading it.
+    tunelab), or a server that cannot make it (an older MongoDB, without $in in partial
+    indexes), gets a
+    warning and False: its claimers check the key by reading it.
     """
     for collection, indexes in INDEXES.items():
         for keys in indexes:
             database[collection].create_index(keys)
     try:
         database["runs"].create_index(ACTIVE_QUEUE_KEY, unique=True, partialFilterExpression=ACTIVE_QUEUE_KEY_FILTER)
-    except pymongo.errors.OperationFailure as exc:
+    except pymongo.errors.OperationFailure as exc:  # duplicates, or an older MongoDB
+        why = "two active queued runs share a config key" if exc.code == 11000 else "the server cannot make it"
         log.warning(
-            "database %s: two active queued runs share a config key, so the database cannot refuse a third: %s",
+            "database %s: no unique index of active queued runs (%s), so claims check a config key by reading it: %s",
             database.name,
+            why,
             exc,
         )
         return False
