@@ -634,9 +634,9 @@ def ensure_indexes(database: pymongo.database.Database) -> bool:
     """Create tunelab's indexes if missing (cheap when they exist); whether ACTIVE_QUEUE_KEY holds.
 
     A database whose runs already break ACTIVE_QUEUE_KEY (queued by an older
-    tunelab), or a server that cannot make it (an older MongoDB, without $in in partial
-    indexes), gets a
-    warning and False: its claimers check the key by reading it.
+    tunelab), or a server that cannot make it (an older MongoDB, without
+    ``$in`` in partial indexes), gets a warning and False: its claimers check
+    the key by reading it.
     """
     for collection, indexes in INDEXES.items():
         for keys in indexes:
