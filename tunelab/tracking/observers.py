@@ -271,7 +271,7 @@ class TunelabMongoObserver(MongoObserver):
                     if self._run is not None:
                         self._run._id = entry["_id"]
                 continue
-            self._written, self._written_at = self._as_written(entry), time.monotonic()
+            self._mark_written(entry)
             self._in_database = True
             return
 
@@ -329,7 +329,7 @@ class TunelabMongoObserver(MongoObserver):
         with self._lock:  # the fields remembered as written are those the write sent
             try:  # not super().save(): it swallows AutoReconnect, and a field would pass for written
                 self.runs.update_one({"_id": self._id}, {"$set": self.run_entry})
-                self._mark_written()
+                self._mark_written(self.run_entry)
             except (pymongo.errors.PyMongoError, bson.errors.InvalidDocument) as exc:
                 log.warning("run %s: saving to the database failed (retried at the next heartbeat): %s", self._id, exc)
 
@@ -482,13 +482,10 @@ class TunelabMongoObserver(MongoObserver):
             path,
         )
 
-    def _mark_written(self) -> None:
-        """The whole entry is in the database now: remember when, and each field as written."""
+    def _mark_written(self, entry: Mapping[str, Any]) -> None:
+        """The whole ``entry`` is in the database now: remember when, and each field as written."""
         self._written_at = time.monotonic()
-        self._written = self._as_written(self.run_entry)
-
-    def _as_written(self, entry: Mapping[str, Any]) -> dict[str, bytes]:
-        return {key: self._bson(value) for key, value in entry.items()}
+        self._written = {key: self._bson(value) for key, value in entry.items()}
 
     def _changes(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The entry's fields (but ``_id``) split into those changed since the last write and the others."""
