@@ -52,3 +52,16 @@ def test_a_forked_child_beats_only_for_its_own_runs():
         child_beats = pipe.read()
     assert os.waitstatus_to_exitcode(status) == 0
     assert child_beats  # a new thread beats in the child
+
+
+def test_a_call_once_comes_once_after_its_delay_and_not_at_all_if_stopped_first():
+    beats, calls = Beats("test-once"), []
+    start = time.monotonic()
+    beats.once(0.1, lambda: calls.append(time.monotonic() - start))
+    stopped = beats.once(0.1, lambda: calls.append("stopped"))
+    beats.stop(stopped)
+    deadline = time.monotonic() + 30
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.25)
+    assert len(calls) == 1 and calls[0] >= 0.1

@@ -181,7 +181,7 @@ from tunelab.settings import load_settings
 from tunelab.tracking import observers
 from tunelab.tracking.runner import execute, prepare_run
 
-observers.TunelabMongoObserver._land = lambda self, update, entry, kept: os._exit(9)  # killed in the window
+observers.TunelabMongoObserver._land = lambda self, *args: os._exit(9)  # killed in the window
 settings = load_settings()
 with observers.final_saves_in_background():
     execute(settings, prepare_run(settings, "slow"))

@@ -3,12 +3,20 @@ Sacred's."""
 
 from __future__ import annotations
 
+import pymongo
 from sacred import Experiment
 from sacred.observers import MongoObserver
 
 from tests.conftest import TEST_PROJECT
-from tunelab.tracking.observers import _RUN_IDS, COUNTERS, RUN_ID_BLOCK
+from tunelab.tracking.observers import _RUN_IDS, COUNTERS, RUN_ID_BLOCK, final_saves_in_background
 from tunelab.tracking.runner import execute, prepare_run
+
+
+def _stock_sacred_run(mongo_url: str, db_name: str) -> int:
+    stock = Experiment("stock")
+    stock.main(lambda: 1)
+    stock.observers.append(MongoObserver(url=mongo_url, db_name=db_name))
+    return stock.run()._id  # Sacred's own scheme: the largest id + 1
 
 
 def test_ids_continue_across_tunelab_and_stock_sacred_runs(test_project_env, mongo_url):
@@ -16,13 +24,9 @@ def test_ids_continue_across_tunelab_and_stock_sacred_runs(test_project_env, mon
     request = prepare_run(settings, "slow", TEST_PROJECT / "configs" / "slow.json")
     first = execute(settings, request)
 
-    stock = Experiment("stock")
-    stock.main(lambda: 1)
-    stock.observers.append(MongoObserver(url=mongo_url, db_name=settings.db_name))
-    stock_run = stock.run()  # Sacred's own scheme: the largest id + 1
-
+    stock_id = _stock_sacred_run(mongo_url, settings.db_name)
     after = execute(settings, request)  # the counter is behind: it must catch up, not collide
-    assert [first.run_id, stock_run._id, after.run_id] == [1, 2, 3]
+    assert [first.run_id, stock_id, after.run_id] == [1, 2, 3]
     runs = test_project_env.database.runs
     assert sorted(doc["_id"] for doc in runs.find({}, {"_id": 1})) == [1, 2, 3]
 
@@ -47,3 +51,48 @@ def test_lookups_have_indexes(test_project_env):
     assert [("info.study", 1), ("info.trial", 1)] in [
         info["key"] for info in database.runs.index_information().values()
     ]
+
+
+def test_a_run_shorter_than_the_insert_delay_is_written_once_and_a_longer_one_is_there_while_it_runs(
+    test_project_env, monkeypatch
+):
+    settings, runs = test_project_env.settings, test_project_env.database.runs
+    execute(settings, prepare_run(settings, "slow", None, ["steps=0"]))  # the process's first run: indexes, ids
+    writes = []
+    for method in ("insert_one", "update_one"):
+        original = getattr(pymongo.collection.Collection, method)
+
+        def counted(self, *args, _original=original, _method=method, **kwargs):
+            if self.name == "runs":
+                writes.append(_method)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(pymongo.collection.Collection, method, counted)
+    short = execute(settings, prepare_run(settings, "slow", None, ["steps=0"]))
+    assert writes == ["insert_one"]  # inserted whole, finished, by its final save
+    assert runs.find_one({"_id": short.run_id})["status"] == "COMPLETED"
+
+    seen = []
+
+    def look(name, value, step):
+        if step == 1:  # 0.3 s after the start
+            seen.append(runs.find_one({"status": "RUNNING"}))
+
+    longer = execute(settings, prepare_run(settings, "slow", None, ["steps=2", "sleep_s=0.3"]), on_step=look)
+    assert seen[0]["_id"] == longer.run_id
+    assert runs.find_one({"_id": longer.run_id})["status"] == "COMPLETED"
+
+
+def test_a_run_moved_off_its_id_by_a_final_save_in_the_background_says_so(test_project_env, mongo_url):
+    """A short run is inserted by its final save, after the caller read its id: a stock Sacred run that took
+    that id meanwhile moves it, and the caller is told (a search notes it in the study)."""
+    settings, runs = test_project_env.settings, test_project_env.database.runs
+    request = prepare_run(settings, "slow", None, ["steps=0"])
+    first = execute(settings, request).run_id
+    assert _stock_sacred_run(mongo_url, settings.db_name) == first + 1  # the id this process reserved next
+    moves = []
+    with final_saves_in_background(on_moved=lambda old, new: moves.append((old, new))):
+        execute(settings, request)
+    assert moves == [(first + 1, first + 2)]
+    assert runs.find_one({"_id": first + 2})["status"] == "COMPLETED"
+    assert runs.find_one({"_id": first + 1})["experiment"]["name"] == "stock"

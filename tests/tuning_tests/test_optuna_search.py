@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import TEST_PROJECT
 from tests.tuning_tests.conftest import write_spec
+from tunelab.tuning.optuna_engine import MOVED_RUN_ATTR, RUN_ID_ATTR, optuna_report
 from tunelab.tuning.storages import open_storage
 
 
@@ -163,3 +164,14 @@ def test_cma_es_sampler(test_project_env, tmp_path):
     spec_path = write_spec(tmp_path, algorithm="cmaes", budget={"n_trials": 4})
     tune(test_project_env, spec_path)
     assert [t.state.name for t in load(test_project_env, spec_path).trials] == ["COMPLETE"] * 4
+
+
+def test_a_study_report_follows_a_run_the_study_noted_as_moved():
+    """A told trial's link cannot change: a run that landed under another id is noted in the study."""
+    study = optuna.create_study()
+    for run_id in (5, 6):
+        trial = study.ask()
+        trial.set_user_attr(RUN_ID_ATTR, run_id)
+        study.tell(trial, 1.0)
+    study.set_user_attr(f"{MOVED_RUN_ATTR}5", 9)
+    assert [t.run_id for t in optuna_report(study).trials] == [9, 6]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
 import threading
 import time
@@ -51,9 +52,16 @@ class Beats:
 
     def start(self, interval: float, fn: Callable[[], None]) -> int:
         """Call ``fn`` every ``interval`` seconds, first ``interval`` from now; returns a token for :meth:`stop`."""
+        return self._add(_Beat(fn, interval, time.monotonic() + interval))
+
+    def once(self, delay: float, fn: Callable[[], None]) -> int:
+        """Call ``fn`` once, ``delay`` seconds from now, unless :meth:`stop` comes first; returns its token."""
+        return self._add(_Beat(fn, math.inf, time.monotonic() + delay))
+
+    def _add(self, beat: _Beat) -> int:
         with self._lock:
             token = next(self._tokens)
-            self._beats[token] = _Beat(fn, interval, time.monotonic() + interval)
+            self._beats[token] = beat
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
                 self._thread.start()
@@ -83,6 +91,9 @@ class Beats:
                     except Exception:  # a beat must not end the thread that beats for every run
                         log.exception("heartbeat %s failed", getattr(beat.fn, "__qualname__", beat.fn))
                     beat.due = time.monotonic() + beat.interval
+                if beat.interval == math.inf:
+                    with self._lock:
+                        self._beats.pop(token, None)
             with self._lock:
                 next_due = min((beat.due for beat in self._beats.values()), default=None)
             self._wake.wait(None if next_due is None else max(0.0, next_due - time.monotonic()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import hashlib
 import logging
 import math
@@ -26,6 +27,7 @@ from tunelab import db
 from tunelab.board.columns import lower_is_better, register_columns, summary_key
 from tunelab.settings import Settings
 from tunelab.tracking import liveness, metric_store
+from tunelab.tracking.beats import Beats
 from tunelab.tracking.scheduler import airflow_context, airflow_tags
 
 # Sacred flushes metrics and captured output on each heartbeat (its default is 10 s).
@@ -45,7 +47,9 @@ ACTIVE_QUEUE_KEY_FILTER = {"status": {"$in": ["QUEUED", "RUNNING"]}, "queue.key"
 OUTPUT_HEAD = OUTPUT_TAIL = 256 * 1024  # characters of captured output kept in the run document
 OUTPUT_ARTIFACT = "captured_out.txt"  # the whole output, when longer
 FINAL_SAVE_RETRY_S = 30.0
-WRITER_THREADS = 4  # for inserts and final saves in the background
+WRITER_THREADS = 4  # for final saves in the background
+INSERT_DELAY_S = 0.1  # a run is inserted this long after its start; one that ends sooner is written once, whole
+_INSERTS = Beats("run-inserts")
 log = logging.getLogger(__name__)
 
 
@@ -114,12 +118,15 @@ class TunelabMongoObserver(MongoObserver):
       (Sacred counts the runs, then finds the largest id: a scan on SecantusDB).
       Ids are unique and increase within a process; processes running at once
       interleave by blocks, and a process leaves the ids it did not use unused.
-    * The run is inserted in a background thread while it starts: a short run
-      (an Optuna trial) does not wait a round trip before its main function.
-      Every later write waits for the insert first, and the insert must land
-      before the run is saved as finished. A run whose reserved id a stock
-      Sacred run (the largest id + 1) took meanwhile moves to the next free id,
-      and so does its Sacred ``run._id`` (:meth:`run_started`).
+    * The run is inserted INSERT_DELAY_S after its start, from a background
+      thread, or sooner by any write that needs it (a metric, an artifact, a
+      heartbeat's save). A run that ends before then (a trivial Optuna trial)
+      is written once, whole, by its final save: one synced write, not two,
+      and no wait for a round trip before its main function or after it.
+      A run whose reserved id a stock Sacred run (the largest id + 1) took
+      meanwhile moves to the next free id, and so does its Sacred ``run._id``
+      (:meth:`run_started`); a move in a final save landing in the background
+      is told to the ``on_moved`` of :func:`final_saves_in_background`.
     * Source files are stored once per content (pymongo 4 dropped GridFS md5,
       so the stock observer uploads every source again on every run); a
       process remembers the ones it has seen, which saves a query per source.
@@ -183,7 +190,8 @@ class TunelabMongoObserver(MongoObserver):
         self._lost: list[str] = []  # what could not be stored (the run becomes FAILED)
         # Sacred waits only 2 s for the heartbeat thread, which may still be saving when the run ends
         self._lock = threading.RLock()
-        self._insertion: Future | None = None  # the insert in the background
+        self._unsent: tuple[dict[str, Any], RawBSONDocument] | None = None  # the insert, until it is sent
+        self._insert_timer: int | None = None  # its token on _INSERTS
         self._in_database = False  # the run's insert has landed
         self._insert_error: Exception | None = None  # why the last insert failed
         self._insert_lock = threading.Lock()
@@ -241,12 +249,29 @@ class TunelabMongoObserver(MongoObserver):
         except bson.errors.InvalidDocument as exc:
             raise ObserverError(f"Run contained an unserializable entry (most likely in the info)\n{exc}") from exc
         self._written_at = time.monotonic()  # a beat this early waits for the next write, as after an insert
+        self._unsent = (entry, document)
         try:
-            self._insertion = in_background(self._insert_in_background, entry, document)
+            self._insert_timer = _INSERTS.once(INSERT_DELAY_S, self._send_insert)
         except RuntimeError:  # the interpreter is exiting: no new threads
-            self._insert_in_background(entry, document)
+            self._send_insert()
 
-    def _insert_in_background(self, entry: dict[str, Any], document: RawBSONDocument | None) -> None:
+    def _send_insert(self) -> None:
+        """Send the insert now unless it was sent (or taken by the final save); from the timer or a writer."""
+        with self._insert_lock:
+            unsent, self._unsent = self._unsent, None
+            if unsent is not None:
+                self._try_insert(*unsent)
+
+    def _take_unsent_insert(self) -> bool:
+        """Stop the insert's timer (waiting for a send in progress); whether the insert was never sent, and is
+        now the caller's to make."""
+        if self._insert_timer is not None:
+            _INSERTS.stop(self._insert_timer)
+        with self._insert_lock:
+            unsent, self._unsent = self._unsent, None
+        return unsent is not None
+
+    def _try_insert(self, entry: dict[str, Any], document: RawBSONDocument | None) -> None:
         try:
             self._insert_entry(entry, document)
         except QueuedElsewhere as exc:  # the caller (an enqueue) says so
@@ -255,9 +280,10 @@ class TunelabMongoObserver(MongoObserver):
             self._insert_error = exc
             log.warning("run %s: inserting it failed (tried again at its next write): %s", self._id, exc)
 
-    def _insert_entry(self, entry: dict[str, Any], document: RawBSONDocument | None = None) -> None:
+    def _insert_entry(self, entry: dict[str, Any], document: RawBSONDocument | None = None) -> Any:
         """Insert ``entry``; an id a stock Sacred run took meanwhile moves the run (and Sacred's ``run._id``)
-        to the next free one. Raises what the database raises. Takes no lock a waiting writer may hold."""
+        to the next free one. Returns the id it landed under. Raises what the database raises. Takes no
+        lock a waiting writer may hold."""
         while True:
             try:
                 self.runs.insert_one(document if document is not None else self._encode(entry))
@@ -273,20 +299,20 @@ class TunelabMongoObserver(MongoObserver):
                 continue
             self._mark_written(entry)
             self._in_database = True
-            return
+            return entry["_id"]
 
     def _inserted(self) -> bool:
-        """Whether the run is in the database: waits for the background insert, and tries again if it failed.
+        """Whether the run is in the database: sends its insert now if not sent yet (or waits for the timer's),
+        and tries again if it failed.
 
         Called before any other write of the run: an upsert where the insert
         failed could land on a run that stock Sacred wrote under that id meanwhile.
         """
-        if self._insertion is not None:
-            self._insertion.result()
+        self._send_insert()
         if not self._in_database:
-            with self._insert_lock:  # the run's thread and its heartbeat: one insert
+            with self._insert_lock:  # the run's thread and its heartbeat (and the timer): one insert
                 if not self._in_database:
-                    self._insert_in_background(dict(self.run_entry), None)
+                    self._try_insert(dict(self.run_entry), None)
         return self._in_database
 
     def _encode(self, entry: Mapping[str, Any]) -> RawBSONDocument:
@@ -383,6 +409,8 @@ class TunelabMongoObserver(MongoObserver):
 
     def _store_metrics(self, info: dict) -> None:
         """Store the pending points; what the database refuses now waits for the next call."""
+        if not any(pending["values"] for pending in self._pending.values()):
+            return  # nothing to store (Sacred calls this on every heartbeat): the run need not be inserted yet
         if not self._inserted():  # points are stored under the run's id, not known for sure until then
             return
         try:
@@ -420,15 +448,16 @@ class TunelabMongoObserver(MongoObserver):
         goes on in a background thread, so the caller can go on: a run that
         the process does not live to land is landed by the next process (or
         :func:`tunelab.tracking.liveness.sweep`). Otherwise (or if the copy
-        cannot be written, as on a full disk) the save happens here.
+        cannot be written, as on a full disk) the save happens here. A run not
+        inserted yet (or whose insert failed) is inserted whole by this save.
         """
-        self._inserted()
+        self._take_unsent_insert()  # from here on, the run is in the database or this save inserts it
         with self._lock:
             changed, unchanged = self._changes()
             entry = dict(self.run_entry)
         update = {op: fields for op, fields in (("$set", changed), ("$setOnInsert", unchanged)) if fields}
-        pending = _BACKGROUND_SAVES.get()
-        if pending is not None:
+        saves = _BACKGROUND_SAVES.get()
+        if saves is not None:
             try:
                 kept = liveness.keep_failed_save(
                     Path(self.failure_dir), self.runs.database, entry, liveness.IN_FLIGHT_REASON
@@ -436,17 +465,24 @@ class TunelabMongoObserver(MongoObserver):
             except OSError as exc:
                 log.warning("run %s: no local copy of its final save (%s): saving it now", self._id, exc)
             else:
-                pending[:] = [
-                    *(other for other in pending if not other.done()),
-                    in_background(self._land, update, entry, kept),
+                saves.pending[:] = [
+                    *(other for other in saves.pending if not other.done()),
+                    in_background(self._land, update, entry, kept, saves.on_moved),
                 ]
                 return
         self._land(update, entry, None)
 
-    def _land(self, update: dict[str, Any], entry: dict[str, Any], kept: Path | None) -> None:
+    def _land(
+        self,
+        update: dict[str, Any],
+        entry: dict[str, Any],
+        kept: Path | None,
+        on_moved: Callable[[Any, Any], None] | None = None,
+    ) -> None:
         """Write the final ``update`` (the whole ``entry`` if the run was never inserted), retrying for
         FINAL_SAVE_RETRY_S; then drop the ``kept`` copy. A save that cannot land stays kept in ``failure_dir``
-        for :func:`tunelab.tracking.liveness.sweep`. Raises nothing."""
+        for :func:`tunelab.tracking.liveness.sweep`. An insert that moved the run calls ``on_moved(old id,
+        new id)``. Raises nothing."""
         deadline = time.monotonic() + FINAL_SAVE_RETRY_S
         delay = 0.25
         while True:
@@ -454,7 +490,9 @@ class TunelabMongoObserver(MongoObserver):
                 if self._in_database:  # upsert: a document deleted meanwhile comes back whole
                     self.runs.update_one({"_id": entry["_id"]}, update, upsert=True)
                 else:
-                    self._insert_entry(entry)
+                    landed = self._insert_entry(entry)
+                    if landed != entry["_id"] and on_moved is not None:
+                        on_moved(entry["_id"], landed)
                 if kept is not None:
                     kept.unlink(missing_ok=True)  # or landed by a recovery meanwhile
                 return
@@ -571,23 +609,34 @@ def in_background(function: Callable[..., Any], *args: Any) -> Future:
     return _writes().submit(function, *args)
 
 
-_BACKGROUND_SAVES: contextvars.ContextVar[list[Future] | None] = contextvars.ContextVar(
+@dataclasses.dataclass
+class _BackgroundSaves:
+    pending: list[Future]
+    on_moved: Callable[[Any, Any], None] | None
+
+
+_BACKGROUND_SAVES: contextvars.ContextVar[_BackgroundSaves | None] = contextvars.ContextVar(
     "tunelab_background_saves", default=None
 )
 
 
 @contextlib.contextmanager
-def final_saves_in_background() -> Iterator[None]:
+def final_saves_in_background(on_moved: Callable[[Any, Any], None] | None = None) -> Iterator[None]:
     """Within it (in this thread), runs save their end in the background (:meth:`TunelabMongoObserver.final_save`):
     an Optuna worker tells the study while the run's last write travels. On exit, every such save has landed,
-    or is kept for the sweep."""
-    pending: list[Future] = []
-    token = _BACKGROUND_SAVES.set(pending)
+    or is kept for the sweep.
+
+    A run inserted by that save lands under its id unless a stock Sacred run took it meanwhile; it then
+    lands under the next free id, after the caller has read the first: ``on_moved(old id, new id)`` says so
+    (from a writer thread).
+    """
+    saves = _BackgroundSaves([], on_moved)
+    token = _BACKGROUND_SAVES.set(saves)
     try:
         yield
     finally:
         _BACKGROUND_SAVES.reset(token)
-        for landing in pending:
+        for landing in saves.pending:
             landing.result()
 
 

@@ -48,6 +48,7 @@ HEARTBEAT_INTERVAL_S = 1.0
 STALE_AFTER_S = 6.0  # a trial silent this long has lost its worker
 HEARTBEAT_ATTR = "tunelab:heartbeat"
 RUN_ID_ATTR = "sacred_run_id"
+MOVED_RUN_ATTR = "tunelab:run_moved:"  # + a trial's sacred_run_id: the study's note of the id its run landed under
 MAX_CONSECUTIVE_FAILURES = 3
 _POLL_S = 0.5
 _WAIT = "wait"
@@ -167,7 +168,9 @@ def work(
     deadline = time.monotonic() + spec.budget.timeout if spec.budget.timeout else None
     n_trials = spec.n_trials  # a grid's size is counted once, not on every claim
     ran = failures = 0
-    with final_saves_in_background():  # a trial's run lands its end while the study is told
+    # a trial's run lands its end while the study is told; a told trial's link can no longer change
+    moved = functools.partial(_note_moved_run, study)
+    with final_saves_in_background(on_moved=moved):
         while not worker_process.interrupted() and (deadline is None or time.monotonic() < deadline):
             trial = _claim_trial(settings, study, storage, n_trials)
             if trial is None:
@@ -187,6 +190,11 @@ def work(
             if failures >= MAX_CONSECUTIVE_FAILURES:
                 raise TunelabError(f"study {spec.study_name!r}: {failures} trials in a row failed; last: {error}")
     return ran
+
+
+def _note_moved_run(study: optuna.Study, old_id: Any, new_id: Any) -> None:
+    """A told trial's run landed under ``new_id``, not its ``sacred_run_id``: note it in the study."""
+    study.set_user_attr(f"{MOVED_RUN_ATTR}{old_id}", new_id)
 
 
 def _claim_trial(
@@ -295,18 +303,18 @@ def _last_sign_of_life(trial: optuna.trial.FrozenTrial) -> float:
 
 def optuna_report(study: optuna.Study) -> StudyReport:
     """A study's trials with their Sacred run ids, whichever Optuna engine (or a user's own loop) ran it."""
+    attrs = study.user_attrs
     trials = [
         TrialRow(
             number=t.number,
             state=t.state.name,
             values=t.values,
             params=t.params,
-            run_id=t.user_attrs.get(RUN_ID_ATTR),
+            run_id=_run_id(t, attrs),
             duration_s=t.duration.total_seconds() if t.duration else None,
         )
         for t in study.get_trials(deepcopy=False)
     ]
-    attrs = study.user_attrs
     return StudyReport(
         name=study.study_name,
         engine=attrs.get("engine", "optuna"),
@@ -315,6 +323,12 @@ def optuna_report(study: optuna.Study) -> StudyReport:
         directions=[d.name.lower() for d in study.directions],
         trials=trials,
     )
+
+
+def _run_id(trial: optuna.trial.FrozenTrial, study_attrs: Mapping[str, Any]) -> Any:
+    """The trial's run: its ``sacred_run_id``, unless the study noted that the run landed under another id."""
+    linked = trial.user_attrs.get(RUN_ID_ATTR)
+    return study_attrs.get(f"{MOVED_RUN_ATTR}{linked}", linked)
 
 
 def stored_studies(settings: Settings, storage_url: str | None) -> dict[str, Callable[[], StudyReport]]:

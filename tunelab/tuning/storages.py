@@ -114,7 +114,7 @@ def default_journal(settings: Settings) -> Path:
 def open_storage(settings: Settings, url: str | None = None) -> StudyStorage:
     """``url`` is a PostgreSQL URL, a journal file path, or None for ``.tunelab/optuna/journal.log``."""
     if url is None:
-        return JournalStorage(default_journal(settings))
+        return _journal(default_journal(settings))
     if _POSTGRES_URL.match(url):
         return PostgresStorage(url)
     if url.startswith("sqlite"):
@@ -124,4 +124,23 @@ def open_storage(settings: Settings, url: str | None = None) -> StudyStorage:
         )
     if "://" in url:
         raise TunelabError(f"--storage {db.redact(url)}: expected postgresql://… or a journal file path")
-    return JournalStorage(Path(url))
+    return _journal(Path(url))
+
+
+_JOURNALS: dict[tuple[int, int, int], JournalStorage] = {}
+
+
+def _journal(path: Path) -> JournalStorage:
+    """This process's storage of the journal file at ``path``: Optuna replays a journal file when it opens it
+    (every study in it, a few ms per hundred trials), and from then on reads only what was appended.
+
+    Kept per process id (a forked worker opens its own) and file (a file made again at that path is another one).
+    """
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return JournalStorage(path)
+    key = (os.getpid(), stat.st_dev, stat.st_ino)
+    if key not in _JOURNALS:
+        _JOURNALS[key] = JournalStorage(path)
+    return _JOURNALS[key]
