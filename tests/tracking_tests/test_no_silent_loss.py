@@ -90,7 +90,7 @@ def test_sweep_fails_a_run_whose_process_is_gone_and_spares_a_live_one(test_proj
 def _run(run_id: int, start: dt.datetime, heartbeat: dt.datetime | None, host: dict | None = None) -> dict:
     """A RUNNING run document as the observer writes it (the fields the sweep and `tunelab runs` read)."""
     doc = {"_id": run_id, "experiment": {"name": "slow"}, "status": "RUNNING", "start_time": start}
-    return {**doc, "heartbeat": heartbeat, "host": host or {}}
+    return {**doc, "heartbeat": heartbeat, "host": host or {"hostname": "another-machine", "pid": 1}}
 
 
 def test_values_read_back_from_the_database_are_checked(test_project_env):
@@ -204,6 +204,31 @@ def test_a_search_process_killed_before_a_final_save_lands_leaves_it_on_disk_for
     mongo_observer(settings)  # the next process's first run lands it
     run = runs.find_one()
     assert run["status"] == "COMPLETED" and run["result"] is not None
+    assert not list(settings.failed_saves_dir.iterdir())
+
+
+def test_a_kept_save_of_a_run_never_inserted_lands_and_never_over_a_stock_sacred_run(
+    test_project_env, mongo_url, monkeypatch
+):
+    """A short run is inserted by its final save: the copy its killed process kept may find no run under its
+    id, or a stock Sacred run, which is left alone while the copy lands under a new id."""
+    from tests.tracking_tests.test_run_ids import _stock_sacred_run
+
+    settings, database = test_project_env.settings, test_project_env.database
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    monkeypatch.setattr(liveness, "_this_process", lambda: {"pid": 2**22 + 1, "started": now})  # a dead process
+    stock_id = _stock_sacred_run(mongo_url, settings.db_name)
+    took_its_id = {**_run(stock_id, now, now), "status": "COMPLETED", "result": 0.5}
+    never_inserted = {**_run(stock_id + 1, now, now), "status": "COMPLETED", "result": 0.7}
+    for entry in (took_its_id, never_inserted):
+        liveness.keep_failed_save(settings.failed_saves_dir, database, entry, liveness.IN_FLIGHT_REASON)
+    database[liveness.COUNTERS].insert_one({"_id": "runs", "seq": stock_id + 5})  # ids a live process reserved
+
+    landed, failed = liveness.recover_failed_saves(database, settings.failed_saves_dir)
+    assert failed == {} and landed == [stock_id + 6, stock_id + 1]
+    assert database.runs.find_one({"_id": stock_id})["experiment"]["name"] == "stock"
+    assert database.runs.find_one({"_id": stock_id + 6})["result"] == 0.5
+    assert database.runs.find_one({"_id": stock_id + 1})["result"] == 0.7
     assert not list(settings.failed_saves_dir.iterdir())
 
 

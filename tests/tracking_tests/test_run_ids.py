@@ -8,6 +8,7 @@ from sacred import Experiment
 from sacred.observers import MongoObserver
 
 from tests.conftest import TEST_PROJECT
+from tunelab.tracking import observers
 from tunelab.tracking.observers import _RUN_IDS, COUNTERS, RUN_ID_BLOCK, final_saves_in_background
 from tunelab.tracking.runner import execute, prepare_run
 
@@ -58,6 +59,7 @@ def test_a_run_shorter_than_the_insert_delay_is_written_once_and_a_longer_one_is
 ):
     settings, runs = test_project_env.settings, test_project_env.database.runs
     execute(settings, prepare_run(settings, "slow", None, ["steps=0"]))  # the process's first run: indexes, ids
+    monkeypatch.setattr(observers, "INSERT_DELAY_S", 30.0)  # a loaded machine cannot make the run outlast it
     writes = []
     for method in ("insert_one", "update_one"):
         original = getattr(pymongo.collection.Collection, method)
@@ -72,20 +74,22 @@ def test_a_run_shorter_than_the_insert_delay_is_written_once_and_a_longer_one_is
     assert writes == ["insert_one"]  # inserted whole, finished, by its final save
     assert runs.find_one({"_id": short.run_id})["status"] == "COMPLETED"
 
+    monkeypatch.setattr(observers, "INSERT_DELAY_S", 0.05)
     seen = []
 
     def look(name, value, step):
-        if step == 1:  # 0.3 s after the start
+        if step == 1:  # 0.5 s after the start; Sacred's first heartbeat comes at 1 s
             seen.append(runs.find_one({"status": "RUNNING"}))
 
-    longer = execute(settings, prepare_run(settings, "slow", None, ["steps=2", "sleep_s=0.3"]), on_step=look)
+    longer = execute(settings, prepare_run(settings, "slow", None, ["steps=2", "sleep_s=0.5"]), on_step=look)
     assert seen[0]["_id"] == longer.run_id
     assert runs.find_one({"_id": longer.run_id})["status"] == "COMPLETED"
 
 
-def test_a_run_moved_off_its_id_by_a_final_save_in_the_background_says_so(test_project_env, mongo_url):
+def test_a_run_moved_off_its_id_by_a_final_save_in_the_background_says_so(test_project_env, mongo_url, monkeypatch):
     """A short run is inserted by its final save, after the caller read its id: a stock Sacred run that took
     that id meanwhile moves it, and the caller is told (a search notes it in the study)."""
+    monkeypatch.setattr(observers, "INSERT_DELAY_S", 30.0)
     settings, runs = test_project_env.settings, test_project_env.database.runs
     request = prepare_run(settings, "slow", None, ["steps=0"])
     first = execute(settings, request).run_id

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import logging
 import os
 import pickle
 import socket
@@ -37,6 +38,10 @@ FAILED_SAVE_SUFFIX = ".pickle"
 PARTIAL_SUFFIX = ".partial"  # a copy being written
 PARTIAL_STALE_S = 60.0  # a partial copy this old was left by a process killed while writing it
 IN_FLIGHT_REASON = "the process ended before its final save landed"  # a copy kept while the save travels
+COUNTERS = "tunelab.counters"  # the document ``{_id: "runs", seq}``: the last run id any process reserved
+log = logging.getLogger(__name__)
+# A run tunelab wrote (its observer records the pid; a queued run has its entry), unlike one of stock Sacred.
+TUNELAB_RUN = {"$or": [{"host.pid": {"$exists": True}}, {"queue": {"$exists": True}}]}
 
 
 @dataclass(frozen=True)
@@ -148,8 +153,11 @@ def recover_failed_saves(database: Database, failure_dir: Path) -> tuple[list[An
     returned with the reason, and its file kept as ``*.pickle.failed``. A file
     whose database does not answer stays for next time. A copy kept while its
     save was in flight is left to its process while that lives, and lands only
-    on a run still RUNNING (or missing): a run judged meanwhile (FAILED, its
-    trial retried) keeps that verdict.
+    on a run still RUNNING (or missing: a short run is inserted by its final
+    save): a run judged meanwhile (FAILED, its trial retried) keeps that verdict.
+    A copy lands only on a tunelab run: a stock Sacred run that took its id
+    (the run was never inserted) is left alone, and the copy lands under the
+    next free id.
     """
     landed: list[Any] = []
     failed: dict[Any, str] = {}
@@ -169,12 +177,17 @@ def recover_failed_saves(database: Database, failure_dir: Path) -> tuple[list[An
         if record.get("database") != database.name or (in_flight and alive(owner["pid"], owner["started"])):
             continue
         entry = record["run_entry"]
-        query = {"_id": entry["_id"], **({"status": "RUNNING"} if in_flight else {})}
+        runs = database["runs"]
+        query = {"_id": entry["_id"], **TUNELAB_RUN, **({"status": "RUNNING"} if in_flight else {})}
         try:
-            database["runs"].update_one(query, {"$set": entry}, upsert=True)
-        except pymongo.errors.DuplicateKeyError:  # an in-flight copy of a run judged meanwhile
-            path.unlink(missing_ok=True)
-            continue
+            try:
+                runs.update_one(query, {"$set": entry}, upsert=True)
+            except pymongo.errors.DuplicateKeyError:
+                if runs.find_one({"_id": entry["_id"], **TUNELAB_RUN}, {"_id": 1}) is not None:
+                    path.unlink(missing_ok=True)  # an in-flight copy of a run judged meanwhile
+                    continue
+                entry = {**entry, "_id": _insert_under_a_new_id(database, entry)}
+                log.warning("run %s: a stock Sacred run took its id; landed as run %s", path.name, entry["_id"])
         except pymongo.errors.ConnectionFailure:
             continue
         except pymongo.errors.PyMongoError as exc:  # too large, unencodable: trying again cannot help
@@ -184,6 +197,26 @@ def recover_failed_saves(database: Database, failure_dir: Path) -> tuple[list[An
         landed.append(entry["_id"])
         path.unlink(missing_ok=True)
     return landed, failed
+
+
+def largest_id(runs: Collection) -> int:
+    """The largest run id (0 for no runs)."""
+    last = runs.find_one({}, {"_id": 1}, sort=[("_id", pymongo.DESCENDING)])
+    return last["_id"] if last else 0
+
+
+def _insert_under_a_new_id(database: Database, entry: Mapping[str, Any]) -> int:
+    """Insert ``entry`` under a new id from COUNTERS (past every id a process reserved, used or not), moving the
+    counter past the largest id while stock Sacred runs hold the new one; returns that id."""
+    counters = database[COUNTERS]
+    while True:
+        counter = counters.find_one_and_update(
+            {"_id": "runs"}, {"$inc": {"seq": 1}}, upsert=True, return_document=pymongo.ReturnDocument.AFTER
+        )
+        with contextlib.suppress(pymongo.errors.DuplicateKeyError):
+            database["runs"].insert_one({**entry, "_id": counter["seq"]})
+            return counter["seq"]
+        counters.update_one({"_id": "runs"}, {"$max": {"seq": largest_id(database["runs"])}})
 
 
 def _this_process() -> dict[str, Any]:

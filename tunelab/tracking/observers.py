@@ -28,11 +28,11 @@ from tunelab.board.columns import lower_is_better, register_columns, summary_key
 from tunelab.settings import Settings
 from tunelab.tracking import liveness, metric_store
 from tunelab.tracking.beats import Beats
+from tunelab.tracking.liveness import COUNTERS
 from tunelab.tracking.scheduler import airflow_context, airflow_tags
 
 # Sacred flushes metrics and captured output on each heartbeat (its default is 10 s).
 BEAT_INTERVAL_S = 1.0
-COUNTERS = "tunelab.counters"
 RUN_ID_BLOCK = 32  # run ids a process reserves with one counter update
 # Equality lookups tunelab, Sacred and Omniboard make; without an index SecantusDB scans.
 INDEXES = {
@@ -47,7 +47,7 @@ ACTIVE_QUEUE_KEY_FILTER = {"status": {"$in": ["QUEUED", "RUNNING"]}, "queue.key"
 OUTPUT_HEAD = OUTPUT_TAIL = 256 * 1024  # characters of captured output kept in the run document
 OUTPUT_ARTIFACT = "captured_out.txt"  # the whole output, when longer
 FINAL_SAVE_RETRY_S = 30.0
-WRITER_THREADS = 4  # for final saves in the background
+WRITER_THREADS = 4  # for final saves and trials' links to their runs, in the background
 INSERT_DELAY_S = 0.1  # a run is inserted this long after its start; one that ends sooner is written once, whole
 _INSERTS = Beats("run-inserts")
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class _RunIds:
 
     def skip_taken(self, runs: pymongo.collection.Collection) -> None:
         """After a duplicate id: skip every id up to the largest taken, and move the counter past it."""
-        largest = _largest_id(runs)
+        largest = liveness.largest_id(runs)
         runs.database[COUNTERS].update_one({"_id": "runs"}, {"$max": {"seq": largest}})
         with self._lock:
             block = self._blocks.get(self._key(runs))
@@ -96,16 +96,11 @@ class _RunIds:
             if counter is not None:
                 return [counter["seq"] - RUN_ID_BLOCK + 1, counter["seq"]]
             with contextlib.suppress(pymongo.errors.DuplicateKeyError):
-                counters.insert_one({"_id": "runs", "seq": _largest_id(runs)})
+                counters.insert_one({"_id": "runs", "seq": liveness.largest_id(runs)})
 
     @staticmethod
     def _key(runs: pymongo.collection.Collection) -> tuple[int, int, str]:
         return os.getpid(), id(runs.database.client), runs.database.name
-
-
-def _largest_id(runs: pymongo.collection.Collection) -> int:
-    last = runs.find_one({}, {"_id": 1}, sort=[("_id", pymongo.DESCENDING)])
-    return last["_id"] if last else 0
 
 
 _RUN_IDS = _RunIds()
@@ -262,14 +257,13 @@ class TunelabMongoObserver(MongoObserver):
             if unsent is not None:
                 self._try_insert(*unsent)
 
-    def _take_unsent_insert(self) -> bool:
-        """Stop the insert's timer (waiting for a send in progress); whether the insert was never sent, and is
-        now the caller's to make."""
+    def _drop_unsent_insert(self) -> None:
+        """Stop the insert's timer (waiting for a send in progress) and drop the insert if it was never sent:
+        the caller (the final save) inserts the run whole."""
         if self._insert_timer is not None:
             _INSERTS.stop(self._insert_timer)
         with self._insert_lock:
-            unsent, self._unsent = self._unsent, None
-        return unsent is not None
+            self._unsent = None
 
     def _try_insert(self, entry: dict[str, Any], document: RawBSONDocument | None) -> None:
         try:
@@ -285,8 +279,9 @@ class TunelabMongoObserver(MongoObserver):
         to the next free one. Returns the id it landed under. Raises what the database raises. Takes no
         lock a waiting writer may hold."""
         while True:
+            document = document if document is not None else self._encode(entry)
             try:
-                self.runs.insert_one(document if document is not None else self._encode(entry))
+                self.runs.insert_one(document)
             except pymongo.errors.DuplicateKeyError as exc:
                 if _on_active_queue_key(exc):
                     raise QueuedElsewhere(f"{entry['queue']['key']} is already queued or running") from None
@@ -297,7 +292,7 @@ class TunelabMongoObserver(MongoObserver):
                     if self._run is not None:
                         self._run._id = entry["_id"]
                 continue
-            self._mark_written(entry)
+            self._mark_written(document)  # as sent: ``entry`` shares lists and dicts the run may have changed since
             self._in_database = True
             return entry["_id"]
 
@@ -451,7 +446,7 @@ class TunelabMongoObserver(MongoObserver):
         cannot be written, as on a full disk) the save happens here. A run not
         inserted yet (or whose insert failed) is inserted whole by this save.
         """
-        self._take_unsent_insert()  # from here on, the run is in the database or this save inserts it
+        self._drop_unsent_insert()  # from here on, the run is in the database or this save inserts it
         with self._lock:
             changed, unchanged = self._changes()
             entry = dict(self.run_entry)
@@ -481,8 +476,8 @@ class TunelabMongoObserver(MongoObserver):
     ) -> None:
         """Write the final ``update`` (the whole ``entry`` if the run was never inserted), retrying for
         FINAL_SAVE_RETRY_S; then drop the ``kept`` copy. A save that cannot land stays kept in ``failure_dir``
-        for :func:`tunelab.tracking.liveness.sweep`. An insert that moved the run calls ``on_moved(old id,
-        new id)``. Raises nothing."""
+        (under the id the run has by then) for :func:`tunelab.tracking.liveness.sweep`. An insert that moved
+        the run calls ``on_moved(old id, new id)``. Raises nothing."""
         deadline = time.monotonic() + FINAL_SAVE_RETRY_S
         delay = 0.25
         while True:
@@ -492,7 +487,7 @@ class TunelabMongoObserver(MongoObserver):
                 else:
                     landed = self._insert_entry(entry)
                     if landed != entry["_id"] and on_moved is not None:
-                        on_moved(entry["_id"], landed)
+                        self._tell_moved(on_moved, entry["_id"], landed)
                 if kept is not None:
                     kept.unlink(missing_ok=True)  # or landed by a recovery meanwhile
                 return
@@ -505,6 +500,7 @@ class TunelabMongoObserver(MongoObserver):
             except (pymongo.errors.PyMongoError, bson.errors.InvalidDocument) as exc:  # retrying cannot help
                 reason = f"{type(exc).__name__}: {exc}"
                 break
+        entry = {**entry, "_id": self._id}  # moved, if an insert found its id taken before the save failed
         try:
             path = liveness.keep_failed_save(Path(self.failure_dir), self.runs.database, entry, reason)
         except OSError as exc:
@@ -519,6 +515,12 @@ class TunelabMongoObserver(MongoObserver):
             reason,
             path,
         )
+
+    def _tell_moved(self, on_moved: Callable[[Any, Any], None], old_id: Any, new_id: Any) -> None:
+        try:
+            on_moved(old_id, new_id)
+        except Exception as exc:  # noqa: BLE001 - the run has landed; only the note of its move is missing
+            log.warning("run %s: landed as run %s, and noting that failed: %s", old_id, new_id, exc)
 
     def _mark_written(self, entry: Mapping[str, Any]) -> None:
         """The whole ``entry`` is in the database now: remember when, and each field as written."""
@@ -549,6 +551,7 @@ class TunelabMongoObserver(MongoObserver):
             self._write_summary()
 
     def _store_output(self) -> None:
+        self._inserted()  # the file is named after the run's id
         filename = f"artifact://{self.runs.name}/{self._id}/{OUTPUT_ARTIFACT}"
         data = self._output.encode()
         try:

@@ -59,7 +59,8 @@ class TrialRun:
     def id(self) -> int:
         """The run id in tunelab's database (``tunelab runs show ID``, ``tunelab.load_model(ID)``).
 
-        It changes once, early, in the rare case that a stock Sacred run took the id first.
+        It changes in the rare case that a stock Sacred run took the id first: when the run is inserted
+        (0.1 s after its start), or, for a shorter trial, after it ended (the study then notes the move).
         """
         return self._run._id
 
