@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import TEST_PROJECT
 from tunelab.dashboards.runs import metric_curves
-from tunelab.tracking import liveness, metric_store
+from tunelab.tracking import liveness, metric_store, run_ids
 from tunelab.tracking.observers import OUTPUT_ARTIFACT, OUTPUT_HEAD, OUTPUT_TAIL
 from tunelab.tracking.runner import execute, prepare_run
 
@@ -222,7 +222,7 @@ def test_a_kept_save_of_a_run_never_inserted_lands_and_never_over_a_stock_sacred
     never_inserted = {**_run(stock_id + 1, now, now), "status": "COMPLETED", "result": 0.7}
     for entry in (took_its_id, never_inserted):
         liveness.keep_failed_save(settings.failed_saves_dir, database, entry, liveness.IN_FLIGHT_REASON)
-    database[liveness.COUNTERS].insert_one({"_id": "runs", "seq": stock_id + 5})  # ids a live process reserved
+    database[run_ids.COUNTERS].insert_one({"_id": "runs", "seq": stock_id + 5})  # ids a live process reserved
 
     landed, failed = liveness.recover_failed_saves(database, settings.failed_saves_dir)
     assert failed == {} and landed == [stock_id + 6, stock_id + 1]

@@ -9,7 +9,8 @@ from sacred.observers import MongoObserver
 
 from tests.conftest import TEST_PROJECT
 from tunelab.tracking import observers
-from tunelab.tracking.observers import _RUN_IDS, COUNTERS, RUN_ID_BLOCK, final_saves_in_background
+from tunelab.tracking.observers import final_saves_in_background
+from tunelab.tracking.run_ids import COUNTERS, RUN_ID_BLOCK, RUN_IDS
 from tunelab.tracking.runner import execute, prepare_run
 
 
@@ -39,7 +40,7 @@ def test_a_process_reserves_a_block_of_ids_with_one_counter_update(test_project_
     counters = test_project_env.database[COUNTERS]
     assert counters.find_one({"_id": "runs"})["seq"] == RUN_ID_BLOCK  # one update for the three runs
 
-    _RUN_IDS.forget()  # as another process would, it reserves the next block: ids 4..32 stay unused
+    RUN_IDS.forget()  # as another process would, it reserves the next block: ids 4..32 stay unused
     assert execute(settings, request).run_id == RUN_ID_BLOCK + 1
     assert counters.find_one({"_id": "runs"})["seq"] == 2 * RUN_ID_BLOCK
 

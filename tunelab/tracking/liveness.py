@@ -32,13 +32,14 @@ import pymongo.errors
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+from tunelab.tracking.run_ids import RUN_IDS
+
 SILENT_S = 6.0  # Sacred beats every second (tunelab's BEAT_INTERVAL_S): six missed beats
 REMOTE_SILENT_S = 60.0  # another host's process cannot be checked: wait longer
 FAILED_SAVE_SUFFIX = ".pickle"
 PARTIAL_SUFFIX = ".partial"  # a copy being written
 PARTIAL_STALE_S = 60.0  # a partial copy this old was left by a process killed while writing it
 IN_FLIGHT_REASON = "the process ended before its final save landed"  # a copy kept while the save travels
-COUNTERS = "tunelab.counters"  # the document ``{_id: "runs", seq}``: the last run id any process reserved
 log = logging.getLogger(__name__)
 # A run tunelab wrote (its observer records the pid; a queued run has its entry), unlike one of stock Sacred.
 TUNELAB_RUN = {"$or": [{"host.pid": {"$exists": True}}, {"queue": {"$exists": True}}]}
@@ -186,7 +187,7 @@ def recover_failed_saves(database: Database, failure_dir: Path) -> tuple[list[An
                 if runs.find_one({"_id": entry["_id"], **TUNELAB_RUN}, {"_id": 1}) is not None:
                     path.unlink(missing_ok=True)  # an in-flight copy of a run judged meanwhile
                     continue
-                entry = {**entry, "_id": _insert_under_a_new_id(database, entry)}
+                entry = {**entry, "_id": _insert_under_a_free_id(runs, entry)}
                 log.warning("run %s: a stock Sacred run took its id; landed as run %s", path.name, entry["_id"])
         except pymongo.errors.ConnectionFailure:
             continue
@@ -199,24 +200,15 @@ def recover_failed_saves(database: Database, failure_dir: Path) -> tuple[list[An
     return landed, failed
 
 
-def largest_id(runs: Collection) -> int:
-    """The largest run id (0 for no runs)."""
-    last = runs.find_one({}, {"_id": 1}, sort=[("_id", pymongo.DESCENDING)])
-    return last["_id"] if last else 0
-
-
-def _insert_under_a_new_id(database: Database, entry: Mapping[str, Any]) -> int:
-    """Insert ``entry`` under a new id from COUNTERS (past every id a process reserved, used or not), moving the
-    counter past the largest id while stock Sacred runs hold the new one; returns that id."""
-    counters = database[COUNTERS]
+def _insert_under_a_free_id(runs: Collection, entry: Mapping[str, Any]) -> int:
+    """Insert ``entry`` under an id this process reserved (:class:`~tunelab.tracking.run_ids.RunIds`), skipping
+    ids that stock Sacred runs took; returns that id."""
     while True:
-        counter = counters.find_one_and_update(
-            {"_id": "runs"}, {"$inc": {"seq": 1}}, upsert=True, return_document=pymongo.ReturnDocument.AFTER
-        )
+        run_id = RUN_IDS.take(runs)
         with contextlib.suppress(pymongo.errors.DuplicateKeyError):
-            database["runs"].insert_one({**entry, "_id": counter["seq"]})
-            return counter["seq"]
-        counters.update_one({"_id": "runs"}, {"$max": {"seq": largest_id(database["runs"])}})
+            runs.insert_one({**entry, "_id": run_id})
+            return run_id
+        RUN_IDS.skip_taken(runs)
 
 
 def _this_process() -> dict[str, Any]:

@@ -28,12 +28,11 @@ from tunelab.board.columns import lower_is_better, register_columns, summary_key
 from tunelab.settings import Settings
 from tunelab.tracking import liveness, metric_store
 from tunelab.tracking.beats import Beats
-from tunelab.tracking.liveness import COUNTERS
+from tunelab.tracking.run_ids import RUN_IDS
 from tunelab.tracking.scheduler import airflow_context, airflow_tags
 
 # Sacred flushes metrics and captured output on each heartbeat (its default is 10 s).
 BEAT_INTERVAL_S = 1.0
-RUN_ID_BLOCK = 32  # run ids a process reserves with one counter update
 # Equality lookups tunelab, Sacred and Omniboard make; without an index SecantusDB scans.
 INDEXES = {
     "metrics": [[("run_id", 1), ("name", 1)]],
@@ -51,59 +50,6 @@ WRITER_THREADS = 4  # for final saves and trials' links to their runs, in the ba
 INSERT_DELAY_S = 0.1  # a run is inserted this long after its start; one that ends sooner is written once, whole
 _INSERTS = Beats("run-inserts")
 log = logging.getLogger(__name__)
-
-
-class _RunIds:
-    """Run ids this process reserved: one counter update (``COUNTERS``, ``_id: runs``) per RUN_ID_BLOCK runs.
-
-    Kept per process id (a forked worker reserves its own), client and database;
-    thread-safe. The counter starts after the largest id in ``runs``.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._blocks: dict[tuple[int, int, str], list[int]] = {}  # key -> [next id, last id reserved]
-
-    def take(self, runs: pymongo.collection.Collection) -> int:
-        """The next reserved id (reserving a new block when this one is used up)."""
-        with self._lock:
-            block = self._blocks.get(self._key(runs))
-            if block is None or block[0] > block[1]:
-                block = self._blocks[self._key(runs)] = self._reserve(runs)
-            block[0] += 1
-            return block[0] - 1
-
-    def skip_taken(self, runs: pymongo.collection.Collection) -> None:
-        """After a duplicate id: skip every id up to the largest taken, and move the counter past it."""
-        largest = liveness.largest_id(runs)
-        runs.database[COUNTERS].update_one({"_id": "runs"}, {"$max": {"seq": largest}})
-        with self._lock:
-            block = self._blocks.get(self._key(runs))
-            if block is not None:
-                block[0] = max(block[0], largest + 1)
-
-    def forget(self) -> None:
-        """Drop every reserved block (their unused ids stay unused)."""
-        with self._lock:
-            self._blocks.clear()
-
-    def _reserve(self, runs: pymongo.collection.Collection) -> list[int]:
-        counters = runs.database[COUNTERS]
-        while True:
-            counter = counters.find_one_and_update(
-                {"_id": "runs"}, {"$inc": {"seq": RUN_ID_BLOCK}}, return_document=pymongo.ReturnDocument.AFTER
-            )
-            if counter is not None:
-                return [counter["seq"] - RUN_ID_BLOCK + 1, counter["seq"]]
-            with contextlib.suppress(pymongo.errors.DuplicateKeyError):
-                counters.insert_one({"_id": "runs", "seq": liveness.largest_id(runs)})
-
-    @staticmethod
-    def _key(runs: pymongo.collection.Collection) -> tuple[int, int, str]:
-        return os.getpid(), id(runs.database.client), runs.database.name
-
-
-_RUN_IDS = _RunIds()
 
 
 class TunelabMongoObserver(MongoObserver):
@@ -223,7 +169,8 @@ class TunelabMongoObserver(MongoObserver):
     _stored_sources: dict[tuple[int, str, str, str], Any] = {}  # (client id, db, file, md5) -> GridFS id
 
     def insert(self) -> None:
-        """Insert the run, in the background, under the next id this process reserved (:class:`_RunIds`).
+        """Insert the run INSERT_DELAY_S from now, from a timer thread (or at its first write that needs it),
+        under the next id this process reserved (:class:`~tunelab.tracking.run_ids.RunIds`).
 
         A run that cannot be encoded fails here, before it starts. Inside an
         Airflow task, the run starts with the task's tags. A QUEUED document
@@ -237,7 +184,7 @@ class TunelabMongoObserver(MongoObserver):
         if self.overwrite or self.run_entry.get("_id") is not None:  # Sacred's insert, in this thread
             self._in_database = True  # a queued run's document is there; a given id's fails the run if taken
             return super().insert()
-        self.run_entry["_id"] = _RUN_IDS.take(self.runs)
+        self.run_entry["_id"] = RUN_IDS.take(self.runs)
         entry = dict(self.run_entry)
         try:
             document = self._encode(entry)
@@ -285,8 +232,8 @@ class TunelabMongoObserver(MongoObserver):
             except pymongo.errors.DuplicateKeyError as exc:
                 if _on_active_queue_key(exc):
                     raise QueuedElsewhere(f"{entry['queue']['key']} is already queued or running") from None
-                _RUN_IDS.skip_taken(self.runs)
-                entry, document = {**entry, "_id": _RUN_IDS.take(self.runs)}, None
+                RUN_IDS.skip_taken(self.runs)
+                entry, document = {**entry, "_id": RUN_IDS.take(self.runs)}, None
                 with self._id_lock:
                     self.run_entry["_id"] = entry["_id"]
                     if self._run is not None:

@@ -22,7 +22,7 @@ from tunelab import db
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings
 from tunelab.tracking.artifacts import completed_run, read_artifact
-from tunelab.tracking.observers import COUNTERS
+from tunelab.tracking.run_ids import COUNTERS
 
 COLLECTION = "model_registry"
 MODEL_SUFFIXES = (".joblib", ".keras", ".pkl")
