@@ -116,27 +116,59 @@ def test_values_read_back_from_the_database_are_checked(test_project_env):
         load_experiment(settings.experiments_dir, load_origin(settings, 3).experiment)
 
 
-@pytest.mark.slow
-def test_a_batch_worker_killed_by_sigkill_fails_its_run_without_a_traceback(test_project_env, tmp_path):
+def _slow_configs(tmp_path, count: int) -> list[str]:
     import json
+
+    paths = []
+    for seed in range(1, count + 1):
+        path = tmp_path / f"slow_{seed}.json"
+        path.write_text(json.dumps({"steps": 15, "sleep_s": 0.2, "seed": seed}))
+        paths.append(str(path))
+    return paths
+
+
+def _kill_a_started_run(runs) -> int:
+    """Wait for a run Sacred started (claimed from the queue), kill its process as the OOM killer does; its id."""
     import os
     import signal
     import time
 
     from tunelab.processes import wait_until
 
-    config = tmp_path / "slow.json"
-    config.write_text(json.dumps({"steps": 100, "sleep_s": 0.2, "seed": 1}))
-    batch = test_project_env.popen("batch", str(config), project=TEST_PROJECT)
-    runs = test_project_env.database.runs
-    started = {"status": "RUNNING", "host.pid": {"$exists": True}}  # claimed from the queue, and Sacred started it
+    started = {"status": "RUNNING", "host.pid": {"$exists": True}}
     assert wait_until(lambda: runs.find_one(started) is not None, 60)
     time.sleep(0.5)
-    os.kill(runs.find_one(started)["host"]["pid"], signal.SIGKILL)  # as the OOM killer does
+    victim = runs.find_one(started)
+    os.kill(victim["host"]["pid"], signal.SIGKILL)
+    return victim["_id"]
+
+
+@pytest.mark.slow
+def test_a_batch_worker_killed_by_sigkill_fails_its_run_without_a_traceback(test_project_env, tmp_path):
+    """With no retries left, the killed worker's run is FAILED with the reason, and the batch exits 1."""
+    env = {"TUNELAB_QUEUE_RETRIES": "0"}
+    batch = test_project_env.popen("batch", *_slow_configs(tmp_path, 1), project=TEST_PROJECT, env=env)
+    runs = test_project_env.database.runs
+    victim = _kill_a_started_run(runs)
     _, stderr = batch.communicate(timeout=60)
     assert batch.returncode == 1 and "Traceback" not in stderr
     (run,) = runs.find()
-    assert run["status"] == "FAILED" and "is gone" in run["fail_trace"][0]
+    assert run["_id"] == victim and run["status"] == "FAILED" and "is gone" in run["fail_trace"][0]
+
+
+@pytest.mark.slow
+def test_a_killed_batch_worker_costs_only_its_own_run_which_is_retried(test_project_env, tmp_path):
+    """Of 2 workers, one is killed mid-run: the other's run goes on untouched, the killed run goes back to the
+    queue (retries: 1) and a new worker process runs it, and the batch finishes every config."""
+    batch = test_project_env.popen("batch", *_slow_configs(tmp_path, 3), "--workers", "2", project=TEST_PROJECT)
+    runs = test_project_env.database.runs
+    victim = _kill_a_started_run(runs)
+    _, stderr = batch.communicate(timeout=120)
+    assert batch.returncode == 0, stderr
+    assert [r["status"] for r in runs.find()] == ["COMPLETED"] * 3
+    killed = runs.find_one({"_id": victim})
+    assert killed["queue"]["attempts"] == 2 and "is gone" in killed["queue"]["lost"][0]
+    assert all(r["queue"]["attempts"] == 1 for r in runs.find({"_id": {"$ne": victim}}))
 
 
 @pytest.mark.slow

@@ -248,3 +248,12 @@ def test_the_sweep_judges_a_claimed_run_by_its_claim(test_project_env):
     lost = _claimed(test_project_env.database, dead.pid, time.time() - 5, attempts=1)  # Sacred never started it
     report = liveness.sweep(test_project_env.database)
     assert report.failed[lost].startswith(f"process {dead.pid} on ")
+
+
+def test_enqueuing_configs_already_queued_queues_and_counts_only_the_others(test_project_env, tmp_path):
+    configs = _configs(tmp_path, "curve", [{"x": x / 10, "steps": 1, "sleep_s": 0.0} for x in range(2)])
+    assert test_project_env.cli("batch", configs[0], "--enqueue", project=TEST_PROJECT).returncode == 0
+    again = test_project_env.cli("batch", *configs, "--enqueue", project=TEST_PROJECT)
+    assert again.returncode == 0 and "queued 1 run(s)" in again.stdout, again.stdout
+    assert "1 config(s) already queued or running: not queued again" in again.stderr
+    assert test_project_env.database.runs.count_documents({"status": "QUEUED"}) == 2

@@ -99,10 +99,11 @@ def batch(
     if enqueue:
         batch_id = queue.new_batch_id()
         ids = queue.enqueue(settings, db.connect(settings), requests, batch_id, queue.code_version(settings))
-        if len(ids) < len(requests):
-            err.print(f"{len(requests) - len(ids)} config(s) already queued or running: not queued again")
+        queued = [run_id for run_id in ids if run_id is not None]  # None: queued or running already
+        if len(queued) < len(requests):
+            err.print(f"{len(requests) - len(queued)} config(s) already queued or running: not queued again")
         console.print(
-            f"queued {len(ids)} run(s) as batch {batch_id}; run them with `tunelab worker --batch {batch_id}`"
+            f"queued {len(queued)} run(s) as batch {batch_id}; run them with `tunelab worker --batch {batch_id}`"
         )
         return
     with progress(len(requests)) as advance:

@@ -8,20 +8,29 @@ handed to a worker directly.
 from __future__ import annotations
 
 import functools
+import logging
+import multiprocessing.connection
+import multiprocessing.process
+import os
+import pickle
+import socket
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
+from multiprocessing.connection import Connection
 
 from pymongo.database import Database
 
 from tunelab import db
+from tunelab.errors import TunelabError
 from tunelab.settings import Settings
 from tunelab.tracking import liveness, queue, worker_process
 from tunelab.tracking.runner import RunOutcome, RunRequest, execute
 
 POLL_S = 1.0  # how often a waiting worker looks at the queue again
+log = logging.getLogger(__name__)
 
 
 class BatchInterrupted(Exception):
@@ -122,48 +131,109 @@ def drain_queue(
     """Claim and run the queued runs ``selector`` picks in ``workers`` processes; outcomes in finishing order.
 
     Returns when no claimable run is left; with ``keep_waiting``, polls until Ctrl-C.
-    Raises BatchInterrupted on Ctrl-C, after the runs that were going have been
-    recorded as INTERRUPTED (runs not claimed stay QUEUED).
+    A worker process that dies (``kill -9``, the OOM killer) costs only its own
+    run, which goes back to the queue within the retry budget (else it is
+    FAILED, and its outcome says why), and a new process takes its place; the
+    others go on. A worker's error (the database is down) is raised once the
+    others have ended. Raises BatchInterrupted on Ctrl-C, after the runs that
+    were going have been recorded as INTERRUPTED (runs not claimed stay QUEUED).
     """
+    drainers = _Drainers(settings, selector, keep_waiting)
     outcomes: list[RunOutcome] = []
-    pool = _pool(settings, workers)
-    active: set[Future] = set()
     try:
-        active = {pool.submit(_claim_and_run, settings, selector, keep_waiting) for _ in range(workers)}
-        while active:
-            done, active = wait(active, return_when=FIRST_COMPLETED)
-            for future in done:
-                outcome = future.result()
-                if outcome is not None:  # this process found work; it looks again
-                    outcomes.append(outcome)
-                    on_outcome(outcome)
-                    active.add(pool.submit(_claim_and_run, settings, selector, keep_waiting))
-    except BrokenProcessPool:  # a worker was killed (the OOM killer): the pool stops every worker
-        outcomes += _killed_runs(settings)
+        for _ in range(workers):
+            drainers.start()
+        for outcome in drainers.outcomes():
+            outcomes.append(outcome)
+            on_outcome(outcome)
     except KeyboardInterrupt:
-        worker_process.stop_workers(pool)
-        outcomes += [f.result() for f in active if f.done() and not f.cancelled() and f.result() is not None]
+        outcomes += drainers.stop()
         raise BatchInterrupted(outcomes) from None
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    if drainers.errors:
+        raise drainers.errors[0]
     return outcomes
 
 
-def _killed_runs(settings: Settings) -> list[RunOutcome]:
-    """The runs a broken pool's workers left RUNNING, marked FAILED now (their processes are gone)."""
-    database = db.connect(settings)
-    failed = liveness.sweep(database, settings.failed_saves_dir, silent_for_s=0.0).failed
-    found = database.runs.find({"_id": {"$in": list(failed)}}, {"experiment.name": 1, "queue.config_file": 1})
-    return [
-        RunOutcome(
-            run["experiment"]["name"],
-            run.get("queue", {}).get("config_file"),
-            run["_id"],
-            "FAILED",
-            error=failed[run["_id"]],
+class _Drainers:
+    """:func:`drain_queue`'s worker processes. Each sends its outcomes down a pipe of its own, so that one killed
+    mid-send garbles only its own (a process pool breaks, and stops every worker, when one of them dies)."""
+
+    def __init__(self, settings: Settings, selector: queue.Selector, keep_waiting: bool) -> None:
+        self._settings = settings
+        self._args = (settings, selector, keep_waiting)
+        self._context = worker_process.context([__name__])
+        self._processes: dict[Connection, multiprocessing.process.BaseProcess] = {}
+        self.errors: list[Exception] = []  # raised in a worker
+        self._stopping = False
+
+    def start(self) -> None:
+        receiver, sender = self._context.Pipe(duplex=False)
+        process = self._context.Process(target=_drain, args=(sender, *self._args), daemon=True)
+        process.start()
+        sender.close()  # the worker's copy is the only one: its end is the pipe's
+        self._processes[receiver] = process
+
+    def outcomes(self) -> Iterator[RunOutcome]:
+        """Every outcome as it comes, until every worker process has ended; a dead one is replaced if it
+        lost a run (see :meth:`_bury`)."""
+        while self._processes:
+            for receiver in multiprocessing.connection.wait(list(self._processes)):
+                try:
+                    sent = receiver.recv()
+                except (EOFError, OSError, pickle.UnpicklingError):  # it ended (or died mid-send)
+                    yield from self._bury(receiver)
+                    continue
+                if isinstance(sent, Exception):
+                    self.errors.append(sent)
+                else:
+                    yield sent
+
+    def _bury(self, receiver: Connection) -> list[RunOutcome]:
+        """A worker process ended. One killed (any other exit status) gave up its claimed run: it goes back
+        to the queue, or is FAILED (then its outcome is returned), and a new process takes over."""
+        process = self._processes.pop(receiver)
+        receiver.close()
+        process.join()
+        if process.exitcode == 0 or self._stopping:
+            return []
+        here = {"queue.claim.host": socket.gethostname(), "queue.claim.pid": process.pid}
+        database = db.connect(self._settings)
+        requeued, failed = queue.release_lost_claims(database, 0.0, self._settings.queue_retries, here)
+        if requeued or failed:
+            self.start()
+        found = database.runs.find({"_id": {"$in": failed}}, {"experiment.name": 1, "queue": 1, "fail_trace": 1})
+        return [
+            RunOutcome(
+                run["queue"]["experiment"],
+                run["queue"].get("config_file"),
+                run["_id"],
+                "FAILED",
+                error=run["fail_trace"][-1],
+            )
+            for run in found
+        ]
+
+    def stop(self) -> list[RunOutcome]:
+        """After Ctrl-C: every worker records its run INTERRUPTED and ends; their last outcomes."""
+        self._stopping = True
+        worker_process.pass_interrupt_on()
+        return list(self.outcomes())
+
+
+def _drain(sender: Connection, settings: Settings, selector: queue.Selector, keep_waiting: bool) -> None:
+    """A :class:`_Drainers` process: claim and run until nothing is left, sending each outcome (or the error)."""
+    worker_process.init_worker(settings.worker_log)
+    try:
+        while (outcome := _claim_and_run(settings, selector, keep_waiting)) is not None:
+            sender.send(outcome)
+    except TunelabError as exc:  # the parent raises it
+        sender.send(exc)
+    except Exception as exc:  # noqa: BLE001 - a bug or an outage: its traceback goes to the worker log
+        log.exception("worker process %s", os.getpid())
+        sender.send(
+            TunelabError(f"worker process {os.getpid()}: {type(exc).__name__}: {exc} (see {settings.worker_log})")
         )
-        for run in found
-    ]
+    sender.close()
 
 
 def _pool(settings: Settings, workers: int) -> ProcessPoolExecutor:

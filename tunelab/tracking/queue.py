@@ -288,8 +288,10 @@ def runs_of(database: Database, query: Mapping[str, Any], projection: Mapping[st
     return database["runs"].find(dict(query), dict(projection))
 
 
-def release_lost_claims(database: Database, expiry_s: float, retries: int) -> tuple[list[int], list[int]]:
-    """Give back the claimed runs whose worker is gone; returns (re-queued ids, failed ids).
+def release_lost_claims(
+    database: Database, expiry_s: float, retries: int, query: Mapping[str, Any] = {}
+) -> tuple[list[int], list[int]]:
+    """Give back the claimed runs (matching ``query``) whose worker is gone; returns (re-queued ids, failed ids).
 
     Whether a run is lost is :func:`tunelab.tracking.liveness.dead_runs`'s call
     (no heartbeat for ``expiry_s``, and its process gone if it ran on this host:
@@ -298,7 +300,7 @@ def release_lost_claims(database: Database, expiry_s: float, retries: int) -> tu
     otherwise it becomes FAILED with the reason.
     """
     runs = database["runs"]
-    lost = liveness.dead_runs(runs, expiry_s, {"queue.claim": {"$exists": True}}, remote_silent_s=expiry_s)
+    lost = liveness.dead_runs(runs, expiry_s, {"queue.claim": {"$exists": True}, **query}, remote_silent_s=expiry_s)
     cutoff = _now() - dt.timedelta(seconds=expiry_s)
     requeued, failed = [], []
     for doc in runs.find(

@@ -86,10 +86,16 @@ def run_in_progress() -> Iterator[None]:
 
 def stop_workers(pool: Executor) -> None:
     """In the parent, after Ctrl-C: make sure every worker saw it, then wait for them to record their runs."""
+    pass_interrupt_on()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def pass_interrupt_on() -> None:
+    """In the parent, after Ctrl-C: ignore any further one, and make sure every worker saw it (it may have
+    reached only the parent)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for child in multiprocessing.active_children():
-        os.kill(child.pid, signal.SIGINT)  # in case the signal reached only the parent
-    pool.shutdown(wait=True, cancel_futures=True)
+        os.kill(child.pid, signal.SIGINT)
 
 
 def end_process() -> None:
