@@ -22,5 +22,5 @@ def test_a_stack_verdict_follows_its_scorer_direction():
         "held_out": {"base": {"a": 3.0, "b": 1.0}, "ensemble": 0.5, "best_single": "b"},
     }
     learners, scores = verdict_table(7, info).columns
-    assert list(learners._cells) == ["b  (best single)", "a", "[bold]ensemble[/] (meta: ridge)"]
-    assert scores._cells[-1] == "[green]0.5000[/]"
+    assert list(learners._cells)[:3] == ["b  (best single)", "a", "[bold]ensemble[/] (meta: ridge)"]
+    assert scores._cells[2:] == ["[green]0.5000[/]", "+0.5"]

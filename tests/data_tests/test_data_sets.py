@@ -97,7 +97,8 @@ def test_the_md5_is_cached_by_size_and_mtime(project, monkeypatch):
             r"words\.csv: column 'y': regression needs a numeric target",
         ),
         ("frac", frame(), "y", "classification", (), r"frac\.csv: column 'y': classification needs class labels"),
-        ("cat", frame().assign(a="red"), "y", None, (), r"cat\.csv: column 'a': a \w+ feature \(categorical or text\)"),
+        ("cat", frame().assign(a="red"), "y", None, (), r"cat\.csv: column 'a': a categorical or text feature"),
+        ("header", frame().iloc[:0], "y", None, (), r"header\.csv: no rows"),
     ],
 )
 def test_bad_input_is_one_line_naming_file_and_column(project, name, table, target, task, drop, message):

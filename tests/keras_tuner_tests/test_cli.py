@@ -84,14 +84,19 @@ def test_a_hypermodel_spec_is_tuned_with_tracked_trials_and_resumes_after_kill(t
 
 
 @pytest.mark.parametrize(
-    ("fields", "message"),
+    ("fields", "message", "up_front"),
     [
-        ({"metric": "val_acuracy"}, "objective 'val_acuracy' is not a metric the model logs"),
-        ({"hypermodel": "small.py:broken"}, "small.py:broken does not build: ValueError('no model today')"),
+        ({"metric": "val_acuracy"}, "objective 'val_acuracy' is not a metric the model logs", False),
+        ({"hypermodel": "small.py:broken"}, "small.py:broken does not build: ValueError('no model today')", True),
+        ({"fit": {"epochs": 1, "epoch": 2}}, "key 'fit.epoch': not an argument of Model.fit (known: batch_size", True),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(tunelab_env, tmp_path, fields, message):
+def test_bad_input_is_one_line_and_exit_2(tunelab_env, tmp_path, fields, message, up_front):
+    """A mistake found before the first trial (``up_front``) leaves no run and no Keras Tuner project behind."""
     spec = write_project(tmp_path, budget={"n_trials": 1}, **fields)
     result = tunelab_env.cli("tune", str(spec), project=tmp_path, timeout=300)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    if up_front:
+        assert tunelab_env.database.runs.count_documents({}) == 0
+        assert not list((tunelab_env.settings.state_dir / "keras-tuner").glob("*"))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,8 @@ import optuna
 import pytest
 
 from tests.conftest import TEST_PROJECT
+from tests.tuning_tests.test_distributed import wait_for_running_trial
+from tunelab.processes import wait_until
 from tunelab.tuning.storages import open_storage
 
 OBJECTIVES = "objectives/searches.py"
@@ -44,6 +48,8 @@ def test_conditional_parameters_are_recorded_only_when_active(test_project_env):
         assert set(run["config"]) == expected
         assert run["result"] == pytest.approx(trial.value)
         assert run["info"]["engine"] == "objective" and run["info"]["objective_function"].endswith(":conditional")
+        assert run["info"]["result_direction"] == "maximize"  # what "best" means in the dashboards
+        assert run["info"]["git_commit"] and run["experiment"]["repositories"]  # the code it ran
         assert trial.user_attrs["sacred_run_id"] == run["_id"]
         assert [name for name, _ in run["experiment"]["sources"]] == ["searches.py"]
         assert run["experiment"]["name"] == "conditional"
@@ -160,3 +166,24 @@ def test_stack_reads_an_objective_study_and_refits_its_models(tunelab_env, tmp_p
     run = tunelab_env.database.runs.find_one({"experiment.name": "stack"})
     assert run["status"] == "COMPLETED" and len(run["info"]["source_runs"]) == 2
     assert run["info"]["dataset"] == "breast_cancer"
+
+
+def test_kill_9_mid_trial_then_rerun_fails_its_run_and_draws_no_earlier_values_again(test_project_env):
+    """The killed trial's run names its study, trial and parameters from its first writes, so the re-run
+    finds and fails it; the re-run's seeded sampler does not replay the values the first run drew."""
+    args = ["--study", "slowk", "--n-trials", "4", "--sampler", "random", "--seed", "1"]
+    process = test_project_env.popen("tune", f"{OBJECTIVES}:slow", *args, project=TEST_PROJECT)
+    killed_run = wait_for_running_trial(test_project_env, "slowk")
+    runs = test_project_env.database.runs
+    assert wait_until(lambda: "x" in runs.find_one({"_id": killed_run["_id"]})["config"], 30)  # a heartbeat saved it
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+    tune(test_project_env, "slow", *args)
+    study = load(test_project_env, "slowk")
+    run = runs.find_one({"_id": killed_run["_id"]})
+    assert run["status"] == "FAILED" and "worker lost" in run["fail_trace"][0]
+    killed = study.trials[run["info"]["trial"]]
+    assert killed.state.name == "FAIL" and run["config"] == killed.params
+    completed = [t.params["x"] for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(completed) == 4 and len(set(completed)) == 4  # the retry has the killed trial's x; no other repeats

@@ -23,6 +23,34 @@ def test_a_deterministic_run_is_reproduced_exactly_and_linked(project_clone):
     assert f"run {copy['_id']} reproduces run {run_id}: identical result" in out
 
 
+OBJECTIVE = """
+from sklearn.model_selection import cross_val_score
+from sklearn.svm import SVC
+
+
+def fit(trial):
+    data = trial.run.load_data("breast_cancer")
+    kind = trial.suggest_categorical("kernel", ["linear", "rbf"])
+    C = trial.suggest_float("C", 0.1, 10.0, log=True) if kind == "rbf" else 1.0
+    return float(cross_val_score(SVC(kernel=kind, C=C), data.X[:200], data.y[:200], cv=3).mean())
+"""
+
+
+def test_a_trial_of_an_objective_is_reproduced_by_calling_it_again(project_clone):
+    """Outside any study: the same parameters, data version and commit, and the same result."""
+    (project_clone.path / "objectives.py").write_text(OBJECTIVE)
+    project_clone.commit("an objective")
+    project_clone.ok("tunelab", "tune", "objectives.py:fit", "--study", "o", "--n-trials", "3", "--seed", "2")
+    runs = project_clone.tunelab.database.runs
+    original = runs.find_one({"info.study": "o", "info.trial": 2})
+    out = project_clone.ok("tunelab", "repro", str(original["_id"]))
+    copy = runs.find_one({"info.reproduces": original["_id"]})
+    assert copy["result"] == original["result"] and copy["config"] == original["config"]
+    assert copy["info"]["data_version"] == original["info"]["data_version"]
+    assert copy["info"]["git_commit"] == original["info"]["git_commit"] and "study" not in copy["info"]
+    assert f"run {copy['_id']} reproduces run {original['_id']}: identical result" in out
+
+
 def test_a_dirty_tree_is_reported_not_used(project_clone):
     run_id = svm_run(project_clone)
     with (project_clone.path / "experiments" / "svm.py").open("a") as handle:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 if TYPE_CHECKING:  # types only: a command imports the library it calls, no other command's
     from tunelab.dashboards.compare import Comparison
@@ -83,12 +83,16 @@ def progress(total: int) -> Iterator[Callable[[RunOutcome], None]]:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=(console := Console(stderr=True)),
         transient=True,
+        disable=not console.is_terminal,  # a log file or a pipe gets no bar (and no blank line where it was)
     )
     with bar:
         task = bar.add_task("runs", total=total)
         yield lambda outcome: bar.advance(task)
+
+
+MAX_PARAM_COLUMNS = 5  # a study's top-trials table gives each parameter a column up to this many
 
 
 def _number(value) -> str:
@@ -96,7 +100,8 @@ def _number(value) -> str:
 
 
 def studies_table(reports: Sequence[StudyReport]) -> Table:
-    table = Table("study", "engine", "experiment", "objective", "complete", "pruned", "failed", "running", "best")
+    names = Column("study", overflow="fold")  # wrapped, never cut: it is what `tunelab study show` takes
+    table = Table(names, "engine", "experiment", "objective", "complete", "pruned", "failed", "running", "best")
     for report in reports:
         counts, best = report.counts(), report.best()
         objective = ", ".join(f"{m} ({d[:3]})" for m, d in zip(report.metrics, report.directions, strict=False))
@@ -120,14 +125,20 @@ def study_tables(report: StudyReport, top: int) -> list[Table]:
     counts.add_row(*(str(n) for n in report.counts().values()))
     ranked = report.ranked()[:top]
     params = sorted({name for t in ranked for name in t.params})
-    trials = Table("rank", "trial", "run id", *report.metrics, *params, "duration", title=f"top {len(ranked)} trials")
+    # a column each while they fit; else one wrapped column (a hypermodel's units_0…units_19)
+    columns = params if len(params) <= MAX_PARAM_COLUMNS else ["parameters"]
+    trials = Table("rank", "trial", "run id", *report.metrics, *columns, "duration", title=f"top {len(ranked)} trials")
     for rank, t in enumerate(ranked, start=1):
+        if columns is params:
+            cells = [_number(t.params.get(p)) for p in params]
+        else:
+            cells = [", ".join(f"{p}={_number(t.params[p])}" for p in params if p in t.params)]
         trials.add_row(
             str(rank),
             str(t.number),
             _number(t.run_id),
             *(_number(v) for v in t.values),
-            *(_number(t.params.get(p)) for p in params),
+            *cells,
             f"{t.duration_s:.1f} s" if t.duration_s else "",
         )
     return [counts, trials]
@@ -142,8 +153,9 @@ def tune_progress(total: int | None) -> Iterator[Callable[[TrialCounts], None]]:
         MofNCompleteColumn(),
         TextColumn("{task.fields[detail]}"),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=(console := Console(stderr=True)),
         transient=True,
+        disable=not console.is_terminal,
     )
     with bar:
         task = bar.add_task("trials", total=total, detail="")
@@ -162,11 +174,12 @@ def verdict_table(run_id, info: dict) -> Table:
     table = Table("learner", "held-out score", title=f"stack run {run_id}: {info['verdict']}")
     for name, score in sorted(held_out["base"].items(), key=lambda item: -sign * item[1]):
         table.add_row(name + ("  (best single)" if name == held_out["best_single"] else ""), f"{score:.4f}")
-    beats = sign * held_out["ensemble"] > sign * held_out["base"][held_out["best_single"]]
+    margin = sign * (held_out["ensemble"] - held_out["base"][held_out["best_single"]])
     table.add_row(
         f"[bold]ensemble[/] (meta: {info['meta_learner']})",
-        f"[{'green' if beats else 'red'}]{held_out['ensemble']:.4f}[/]",
+        f"[{'green' if margin > 0 else 'red'}]{held_out['ensemble']:.4f}[/]",
     )
+    table.add_row("ensemble's margin over the best single", f"{margin:+.2g}")  # a tie at 4 decimals shows here
     return table
 
 

@@ -25,7 +25,7 @@ def data_add(
         list[str] | None, typer.Option("--drop", help="A column that is not a feature (repeatable).")
     ] = None,
 ) -> None:
-    """Check FILE, track it with DVC (`dvc add`) and declare it as [data.NAME] in tunelab.toml."""
+    r"""Check FILE, track it with DVC (`dvc add`) and declare it as \[data.NAME] in tunelab.toml."""
     from tunelab.data import add_dataset
 
     spec = add_dataset(load_settings(), file, name, target, task, tuple(drop or ()))

@@ -78,6 +78,8 @@ def load_dataset(name: str, settings: Settings) -> Dataset:
 
 def split_columns(frame: pd.DataFrame, spec: DataSpec, path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """Features (float64), target and feature names of ``frame``, checked against ``spec``."""
+    if frame.empty:
+        raise TunelabError(f"{path}: no rows (the file holds no data, or only a header)")
     for column in (spec.target, *spec.drop):
         if column not in frame.columns:
             raise TunelabError(f"{path}: no column {column!r} (columns: {', '.join(map(str, frame.columns))})")
@@ -101,7 +103,7 @@ def split_columns(frame: pd.DataFrame, spec: DataSpec, path: Path) -> tuple[np.n
     for column in features.columns:
         if not (pd.api.types.is_numeric_dtype(features[column]) or pd.api.types.is_bool_dtype(features[column])):
             raise TunelabError(
-                f"{path}: column {column!r}: a {features[column].dtype} feature (categorical or text); "
+                f"{path}: column {column!r}: a categorical or text feature ({features[column].dtype}); "
                 "encode it as numbers or --drop it"
             )
     if features.shape[1] == 0:

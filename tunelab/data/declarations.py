@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from tunelab.errors import TunelabError
 from tunelab.settings import PROJECT_FILE, Settings
@@ -69,6 +70,17 @@ def declaration(settings: Settings, name: str) -> DataSpec:
         listed = ", ".join(known) or f"none: declare one with `tunelab data add FILE --name {name} --target COLUMN`"
         raise TunelabError(f"unknown data set {name!r} (known: {listed})")
     return known[name]
+
+
+def check_dataset_key(settings: Settings, config: Mapping[str, Any], origin: str) -> None:
+    """A run config's ``dataset`` key (how tunelab's experiments and the pipeline choose their data) must
+    name a declared data set; TunelabError ``"<origin>: key 'dataset': ..."`` otherwise."""
+    name = config.get("dataset")
+    if isinstance(name, str):
+        try:
+            declaration(settings, name)
+        except TunelabError as exc:
+            raise TunelabError(f"{origin}: key 'dataset': {exc}") from None
 
 
 def declare(settings: Settings, spec: DataSpec) -> Path:

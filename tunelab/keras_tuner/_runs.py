@@ -22,14 +22,13 @@ import keras
 import keras_tuner
 from sacred import Experiment
 from sacred.config.config_dict import ConfigDict
-from sacred.dependencies import Source
 from sacred.run import Run
 
 from tunelab import db
 from tunelab.board.columns import summary_key
 from tunelab.settings import Settings
 from tunelab.tracking import worker_process
-from tunelab.tracking.experiment import loaded_packages, offline
+from tunelab.tracking.experiment import loaded_packages, offline, source_with_commit
 from tunelab.tracking.liveness import fail_dead_runs
 from tunelab.tracking.observers import tracking_observers
 
@@ -104,7 +103,7 @@ class ExecutionTracker:
         self.ex.sources = set()
         if source:
             self.ex.base_dir = str(Path(source).parent)
-            self.ex.mainfile = Source.create(source, save_git_info=False)
+            self.ex.mainfile = source_with_commit(source)
             self.ex.sources = {self.ex.mainfile}
         self._body: Callable[[Run], Any] = lambda run: None
         self._returned: Any = None

@@ -12,6 +12,8 @@ process tunes a project at a time (with ``--workers``, the chief).
 from __future__ import annotations
 
 import importlib.util
+import inspect
+import shutil
 import sys
 from typing import Any
 
@@ -35,19 +37,27 @@ def run_search(
     mode, listening on ``address`` (see :mod:`tunelab.keras_tuner.distributed`).
     """
     project = projects_dir(settings) / spec.study_name
+    new = not project.exists()
     project.mkdir(parents=True, exist_ok=True)
     try:
         lock = filelock.FileLock(project / ".tunelab-lock", timeout=0).acquire()
     except filelock.Timeout:
         raise TunelabError(f"study {spec.study_name!r} is being tuned by another process") from None
-    with lock:
-        reason = f"worker lost: a previous process tuning {spec.study_name} died"
-        fail_dead_runs(db.connect(settings)["runs"], {"info.study": spec.study_name, "status": "RUNNING"}, 0, reason)
-        before = count_trials(settings, spec.study_name).finished
-        if workers > 1:
-            search_with_workers(settings, spec, workers, address)
-        else:
-            _search(settings, spec)
+    try:
+        with lock:
+            reason = f"worker lost: a previous process tuning {spec.study_name} died"
+            fail_dead_runs(
+                db.connect(settings)["runs"], {"info.study": spec.study_name, "status": "RUNNING"}, 0, reason
+            )
+            before = count_trials(settings, spec.study_name).finished
+            if workers > 1:
+                search_with_workers(settings, spec, workers, address)
+            else:
+                _search(settings, spec)
+    except TunelabError:
+        if new and [path.name for path in project.iterdir()] == [".tunelab-lock"]:  # refused before it began
+            shutil.rmtree(project, ignore_errors=True)
+        raise
     return count_trials(settings, spec.study_name).finished - before
 
 
@@ -69,7 +79,7 @@ def make_tuner(settings: Settings, spec: KerasTunerSpec) -> tuple[Any, dict[str,
     from tunelab.keras_tuner import _experiments, _tuners
 
     if isinstance(spec, HypermodelSpec):
-        hypermodel, search_kwargs = _user_hypermodel(settings, spec), {**_user_data(settings, spec), **spec.fit}
+        hypermodel, search_kwargs = _user_hypermodel(settings, spec), {**_user_data(settings, spec), **_fit(spec)}
         classes, metric, direction = _tuners.BY_ALGORITHM, spec.metric, spec.direction
     else:
         hypermodel, search_kwargs = _experiments.SpaceHyperModel(spec), {"verbose": 0}
@@ -118,6 +128,19 @@ def _user_data(settings: Settings, spec: HypermodelSpec) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise TunelabError(f"{spec.source}: key 'data': {spec.data} must return a dict of search() arguments")
     return data
+
+
+def _fit(spec: HypermodelSpec) -> dict[str, Any]:
+    """The spec's ``fit`` arguments, checked to be arguments of Keras's ``Model.fit`` (where ``search`` passes them)."""
+    import keras
+
+    known = [name for name in inspect.signature(keras.Model.fit).parameters if name not in ("self", "x", "y")]
+    for name in spec.fit:
+        if name not in known:
+            raise TunelabError(
+                f"{spec.source}: key 'fit.{name}': not an argument of Model.fit (known: {', '.join(known)})"
+            )
+    return spec.fit
 
 
 def load_reference(settings: Settings, spec: HypermodelSpec, key: str) -> Any:

@@ -19,12 +19,13 @@ from typing import Any, Literal
 import sacred.host_info
 import sacred.initialize
 from sacred import SETTINGS, Experiment
-from sacred.dependencies import PackageDependency, gather_sources_and_dependencies
+from sacred.dependencies import PackageDependency, Source, gather_sources_and_dependencies
 from sacred.run import Run
 from sacred.utils import SacredError
 
 from tunelab import db
 from tunelab.data import Dataset, load_dataset
+from tunelab.data.declarations import check_dataset_key
 from tunelab.errors import TunelabError
 from tunelab.settings import load_settings
 from tunelab.tracking import sacred_fixes
@@ -89,11 +90,7 @@ class TrackedExperiment(Experiment):
         super().__init__(name, base_dir=str(experiment_dir), save_git_info=False)
         # Sacred read the sources from *our* frame; read them from the experiment file's.
         self.doc = caller_globals.get("__doc__", "")
-        try:
-            found = gather_sources_and_dependencies(caller_globals, True, self.base_dir)
-        except ValueError:  # a git repository without a commit yet
-            found = gather_sources_and_dependencies(caller_globals, False, self.base_dir)
-        self.mainfile, self.sources, _ = found
+        self.mainfile, self.sources = gather_sources(caller_globals, self.base_dir)
         self.dependencies = loaded_packages()
         self.schema = schema
         self.direction = direction  # of the run's result: what "best" means in dashboards
@@ -164,7 +161,7 @@ class TrackedExperiment(Experiment):
         if command_name != self.default_command:
             return {}
         try:
-            validate(self.schema, {"config": config})
+            check_dataset_key(load_settings(), validate(self.schema, {"config": config}), "config")
         except TunelabError as exc:
             raise SacredError(str(exc), print_traceback=False) from None
         return {}
@@ -180,6 +177,24 @@ def load_recorded_data(info: dict[str, Any], name: str) -> Dataset:
     info["data_version"] = dataset.version
     info["data_path"] = os.path.relpath(dataset.path, settings.project_dir)
     return dataset
+
+
+def gather_sources(module_globals: dict[str, Any], base_dir: str) -> tuple[Any, set]:
+    """Sacred's main file and sources of a module (the file and its local imports), with the git commit of
+    their repository (none in a repository without a commit yet)."""
+    try:
+        mainfile, sources, _ = gather_sources_and_dependencies(module_globals, True, base_dir)
+    except ValueError:  # a git repository without a commit yet
+        mainfile, sources, _ = gather_sources_and_dependencies(module_globals, False, base_dir)
+    return mainfile, sources
+
+
+def source_with_commit(path: str) -> Source:
+    """Sacred's record of a source file, with its repository's commit (none in a repository without one yet)."""
+    try:
+        return Source.create(path, save_git_info=True)
+    except ValueError:  # a git repository without a commit yet
+        return Source.create(path, save_git_info=False)
 
 
 def loaded_packages() -> set[PackageDependency]:

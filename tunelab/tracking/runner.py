@@ -13,6 +13,7 @@ from typing import Any
 from sacred.observers import RunObserver
 from sacred.utils import SacredInterrupt
 
+from tunelab.data.declarations import check_dataset_key
 from tunelab.settings import Settings
 from tunelab.tracking.config import load_config, merge, parse_overrides, validate
 from tunelab.tracking.observers import tracking_observers
@@ -68,6 +69,8 @@ def prepare_run(
     sources.update(updates or {})
     sources.update({f"--set {a}": parse_overrides([a]) for a in assignments})
     config = validate(ex.schema, sources)
+    origin = next((label for label, values in reversed(sources.items()) if "dataset" in values), "config")
+    check_dataset_key(settings, config, origin)
     overrides: dict[str, Any] = {}
     for values in (*(updates or {}).values(), parse_overrides(assignments)):
         overrides = merge(overrides, values)

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
@@ -114,15 +115,14 @@ class SpecSearch(OptunaSearch):
         return [job(run_worker, self.settings, self.spec, self.storage_url, i) for i in range(workers)]
 
 
-def open_study(
-    spec: SearchSpec | ObjectiveSpec, storage: StudyStorage, seed: int | None = None, attrs: Mapping[str, Any] = {}
-) -> optuna.Study:
-    """Create the study or load it (every worker builds its own sampler and pruner); a new study gets ``attrs``."""
+def open_study(spec: SearchSpec | ObjectiveSpec, storage: StudyStorage, attrs: Mapping[str, Any] = {}) -> optuna.Study:
+    """Create the study or load it, with an unseeded sampler (a worker seeds its own: :func:`worker_seed`)
+    and the spec's pruner; a new study gets ``attrs``."""
     try:
         study = optuna.create_study(
             study_name=spec.study_name,
             storage=storage.optuna,
-            sampler=make_sampler(spec, seed),
+            sampler=make_sampler(spec, None),
             pruner=make_pruner(spec),
             directions=spec.directions,
             load_if_exists=True,
@@ -163,8 +163,8 @@ def work(
     (TunelabError) after three failed trials in a row.
     """
     storage = open_storage(settings, storage_url)
-    seed = None if spec.seed is None else spec.seed + worker_index
-    study = open_study(spec, storage, seed)
+    study = open_study(spec, storage)
+    study.sampler = make_sampler(spec, worker_seed(spec.seed, worker_index, len(study.get_trials(deepcopy=False))))
     deadline = time.monotonic() + spec.budget.timeout if spec.budget.timeout else None
     n_trials = spec.n_trials  # a grid's size is counted once, not on every claim
     ran = failures = 0
@@ -190,6 +190,15 @@ def work(
             if failures >= MAX_CONSECUTIVE_FAILURES:
                 raise TunelabError(f"study {spec.study_name!r}: {failures} trials in a row failed; last: {error}")
     return ran
+
+
+def worker_seed(seed: int | None, worker_index: int, trials_before: int) -> int | None:
+    """A worker's sampler seed: ``seed + worker_index`` on a new study; on one that already holds
+    ``trials_before`` trials (a re-run after a crash), one mixed from all three, so that the re-run does
+    not draw the values the first run drew again."""
+    if seed is None or not trials_before:
+        return None if seed is None else seed + worker_index
+    return int(np.random.SeedSequence([seed, worker_index, trials_before]).generate_state(1)[0])
 
 
 def _note_moved_run(study: optuna.Study, old_id: Any, new_id: Any) -> None:

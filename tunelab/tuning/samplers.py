@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import optuna
 
@@ -40,10 +41,12 @@ def make_sampler(spec: SearchSpec | ObjectiveSpec, seed: int | None) -> optuna.s
                 return optuna.samplers.NSGAIISampler(seed=seed, **options)
             case "gp":
                 if importlib.util.find_spec("torch") is None:
+                    instead = (
+                        ", or use engine keras-tuner with algorithm bayesian" if isinstance(spec, SearchSpec) else ""
+                    )
                     raise TunelabError(
                         f"{spec.source}: key 'algorithm': Optuna's GP sampler needs PyTorch, which is not "
-                        "installed; install the CPU build with `.venv/bin/pip install torch==2.13.0` "
-                        "(or `scripts/setup --gp`), or use engine keras-tuner with algorithm bayesian"
+                        f"installed; install it with `{sys.executable} -m pip install 'torch==2.13.*'`{instead}"
                     )
                 return optuna.samplers.GPSampler(seed=seed, **options)
     except TypeError as exc:  # an unknown keyword in algorithm_options

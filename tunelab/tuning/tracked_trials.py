@@ -3,7 +3,8 @@
 Shared by ``tunelab tune FILE.py:FUNCTION`` (:mod:`~tunelab.tuning.objectives`)
 and the :func:`tunelab.optuna.track` decorator. The run's config is exactly the
 parameters the trial suggested (a conditional one only when it was suggested),
-written when the objective returns; ``trial.report(value, step)`` is also the
+saved with the run's next write after each suggestion, and its info names the
+study and trial from its first write; ``trial.report(value, step)`` is also the
 run's ``objective`` metric; the return value is the run's result (and, with
 several objectives, the metrics ``result_0``, ``result_1``…); the objective's
 file and its local imports are the run's sources.
@@ -28,14 +29,13 @@ from typing import Any
 
 import optuna
 from sacred import Experiment
-from sacred.dependencies import gather_sources_and_dependencies
 from sacred.run import Run
 
 from tunelab.data import Dataset
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings
 from tunelab.tracking.artifacts import save_model
-from tunelab.tracking.experiment import load_recorded_data, loaded_packages
+from tunelab.tracking.experiment import gather_sources, load_recorded_data, loaded_packages
 from tunelab.tracking.observers import tracking_observers
 from tunelab.tuning.optuna_engine import RUN_ID_ATTR
 from tunelab.tuning.trials import RunLink, TrialPruned
@@ -72,6 +72,12 @@ class TrialRun:
     def log_scalar(self, name: str, value: float, step: int | None = None) -> None:
         self._run.log_scalar(name, value, step)
 
+    def _replace_config(self, config: Mapping[str, Any]) -> None:
+        """The run's stored config becomes ``config`` (the trial's parameters) at its next write."""
+        for observer in self._run.observers:
+            if hasattr(observer, "replace_config"):
+                observer.replace_config(config)
+
     def load_data(self, name: str) -> Dataset:
         """Load a project data set and record its version (``tunelab stack`` refits on it)."""
         return load_recorded_data(self._run.info, name)
@@ -94,6 +100,13 @@ class TrackedTrial(optuna.trial.Trial):
     def __init__(self, trial: optuna.trial.Trial, run: TrialRun) -> None:  # noqa: D107 - no super(): see above
         self.__dict__.update(vars(trial))
         self.run = run
+
+    def _suggest(self, name: str, distribution: optuna.distributions.BaseDistribution) -> Any:
+        """Optuna's one path for every ``suggest_*``: the run's config is the parameters suggested so far,
+        saved with its next write (so a run whose process dies holds what it was trying)."""
+        value = super()._suggest(name, distribution)
+        self.run._replace_config(self.params)
+        return value
 
     def report(self, value: float, step: int) -> None:
         super().report(value, step)
@@ -142,6 +155,7 @@ def track_trial(
     def main(_run: Run) -> list[float] | float:
         link.start(_run._id)
         tracked = TrackedTrial(trial, TrialRun(_run))
+        tracked.run._replace_config(tracked.params)  # not Sacred's seed: only parameters (an enqueued trial's, or none)
         token = _current.set(tracked.run)
         try:
             values = objective_values(objective(tracked), n_objectives)
@@ -149,22 +163,24 @@ def track_trial(
             raise TrialPruned(str(exc) or "pruned") from None
         finally:
             _current.reset(token)
-            params = tracked.params  # what was suggested, also when the objective raised
-            _run.info["params"] = sorted(params)
-            for observer in _run.observers:
-                if hasattr(observer, "replace_config"):
-                    observer.replace_config(params)
+            _run.info["params"] = sorted(tracked.params)  # what was suggested, also when the objective raised
         if n_objectives > 1:
             for name, value in zip(metric_names(n_objectives), values, strict=True):
                 _run.log_scalar(name, value)
         return values[0] if n_objectives == 1 else values
 
-    info = {"objective": {"metrics": metric_names(n_objectives), "directions": _directions(trial)}, **info}
+    directions = _directions(trial)
+    info = {
+        "objective": {"metrics": metric_names(n_objectives), "directions": directions},
+        **({"result_direction": directions[0]} if n_objectives == 1 else {}),
+        **info,
+        "trial": trial.number,
+    }
     options = {"--capture": "no"} if threads else None
-    ex.observers[:] = tracking_observers(settings)
+    ex.observers[:] = tracking_observers(settings, info=info)  # in the run's insert: a lost run names its trial
     _thread.main = main
     try:
-        run = ex.run(info={**info, "trial": trial.number}, options=options)
+        run = ex.run(info=info, options=options)
         outcome = TrialOutcome("COMPLETED", run._id, run.result if isinstance(run.result, list) else [run.result])
     except TrialPruned:
         outcome = TrialOutcome("PRUNED", _run_id(ex))
@@ -231,5 +247,5 @@ def _sources(module_name: str) -> tuple[str, Any, set, set]:
     """(base dir, main file, sources, packages) of a module, read once per process."""
     module = sys.modules[module_name]
     base_dir = str(Path(module.__file__).resolve().parent) if getattr(module, "__file__", None) else str(Path.cwd())
-    mainfile, sources, _ = gather_sources_and_dependencies(vars(module), False, base_dir)
+    mainfile, sources = gather_sources(vars(module), base_dir)
     return base_dir, mainfile, sources, loaded_packages()

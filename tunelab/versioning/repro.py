@@ -20,11 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import optuna
+
 from tunelab import db
 from tunelab.errors import TunelabError
 from tunelab.settings import Settings, data_dir_override
 from tunelab.tracking.artifacts import completed_run
 from tunelab.tracking.runner import RunOutcome, execute, prepare_run
+from tunelab.tuning.objectives import OBJECTIVE_REF, load_objective
+from tunelab.tuning.tracked_trials import ENGINE, track_trial
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,8 @@ class RunOrigin:
     data_version: str | None  # the file's md5, as DVC records it
     result: Any
     summary: dict[str, dict[str, float]]
+    objective: str | None = None  # a trial of ``FILE.py:FUNCTION`` (``tunelab tune FILE.py:FUNCTION``)
+    directions: tuple[str, ...] = ()  # that objective's study's
 
 
 def load_origin(settings: Settings, run_id: int) -> RunOrigin:
@@ -66,7 +72,23 @@ def load_origin(settings: Settings, run_id: int) -> RunOrigin:
         data_version=info.get("data_version"),
         result=run.get("result"),
         summary=info.get("summary", {}),
+        objective=_objective_of(run_id, info),
+        directions=tuple(info.get("objective", {}).get("directions", ())),
     )
+
+
+def _objective_of(run_id: int, info: dict[str, Any]) -> str | None:
+    """A trial run's ``FILE.py:FUNCTION`` (checked: the database is untrusted input, and the file is imported);
+    None for an experiment's run."""
+    if info.get("engine") != "objective":
+        return None
+    ref = info.get("objective_function")
+    if not isinstance(ref, str) or OBJECTIVE_REF.match(ref) is None:
+        raise TunelabError(
+            f"run {run_id} is a trial of {ref!r}, tracked in your own code (@tunelab.optuna.track): "
+            "re-run it from there"
+        )
+    return ref
 
 
 def check_workspace(settings: Settings, origin: RunOrigin) -> list[str]:
@@ -103,9 +125,12 @@ def locate_data(settings: Settings, md5: str) -> Path | None:
 
 
 def reproduce(settings: Settings, origin: RunOrigin) -> RunOutcome:
-    """Run the experiment again with the run's config (seed included), reading the data from where it did."""
+    """Run the experiment again with the run's config (seed included), reading the data from where it did;
+    a trial of an objective runs its function again with the trial's parameters (outside any study)."""
     data_dir = settings.project_dir / Path(origin.data_path).parent if origin.data_path else settings.data_dir
     with data_dir_override(data_dir):
+        if origin.objective is not None:
+            return _reproduce_trial(settings, origin)
         request = prepare_run(
             settings,
             origin.experiment,
@@ -113,6 +138,22 @@ def reproduce(settings: Settings, origin: RunOrigin) -> RunOutcome:
             info={"reproduces": origin.run_id},
         )
         return execute(settings, request)
+
+
+def _reproduce_trial(settings: Settings, origin: RunOrigin) -> RunOutcome:
+    """The objective called again on a trial of a study in memory whose parameters are the run's."""
+    path = (settings.project_dir / OBJECTIVE_REF.match(origin.objective)["file"]).resolve()
+    if not path.is_relative_to(settings.project_dir.resolve()):
+        raise TunelabError(f"run {origin.run_id}: its objective {path} lies outside the project: re-run it from there")
+    objective = load_objective(origin.objective, settings.project_dir)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=list(origin.directions) or ["maximize"], pruner=optuna.pruners.NopPruner())
+    study.enqueue_trial(origin.config)
+    info = {"engine": ENGINE, "objective_function": origin.objective, "reproduces": origin.run_id}
+    outcome = track_trial(settings, origin.experiment, objective, study.ask(), info)
+    result = None if outcome.values is None else outcome.values[0] if len(outcome.values) == 1 else outcome.values
+    error = None if outcome.error is None else f"{type(outcome.error).__name__}: {outcome.error}"
+    return RunOutcome(origin.experiment, None, outcome.run_id, outcome.status, result=result, error=error)
 
 
 def reproduce_in_worktree(settings: Settings, origin: RunOrigin, argv: list[str]) -> int:

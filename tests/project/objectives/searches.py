@@ -1,6 +1,7 @@
 """Optuna objectives for the objective engine's tests: define-by-run, pruning, several objectives, failures."""
 
 import os
+import time
 from pathlib import Path
 
 import optuna
@@ -29,6 +30,15 @@ def curve(trial):
         trial.report(x * (step + 1) / 4, step)
         if trial.should_prune():
             raise optuna.TrialPruned()
+    return x
+
+
+def slow(trial):
+    """Reports ``x`` 6 times, 0.3 s apart: a trial that runs long enough to be killed."""
+    x = trial.suggest_float("x", 0.0, 1.0)
+    for step in range(6):
+        time.sleep(0.3)
+        trial.report(x, step)
     return x
 
 
