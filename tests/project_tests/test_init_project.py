@@ -63,10 +63,29 @@ def test_a_project_from_the_wheel_runs_on_its_own_data(wheel_site, tunelab_env, 
     pd.DataFrame({"u": X[:, 0], "v": X[:, 1], "w": X[:, 2], "price": X @ [3.0, -2.0, 0.5] + 0.1}).to_csv(
         project / "data" / "raw" / "houses.csv", index=False
     )
-    votes = {"u": X[:, 0], "v": X[:, 1], "w": X[:, 2] > 0, "label": np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")}
+    votes = {
+        "voter": [f"v{i}" for i in range(len(X))],  # an id: not a feature, carried to the predictions
+        "u": X[:, 0],
+        "v": X[:, 1],
+        "w": X[:, 2] > 0,
+        "label": np.where(X[:, 0] + X[:, 1] > 0, "yes", "no"),
+    }
     pd.DataFrame(votes).to_parquet(project / "data" / "raw" / "votes.parquet", index=False)  # w: a boolean feature
     run(env, project, *tunelab, "data", "add", "data/raw/houses.csv", "--name", "houses", "--target", "price")
-    run(env, project, *tunelab, "data", "add", "data/raw/votes.parquet", "--name", "votes", "--target", "label")
+    run(
+        env,
+        project,
+        *tunelab,
+        "data",
+        "add",
+        "data/raw/votes.parquet",
+        "--name",
+        "votes",
+        "--target",
+        "label",
+        "--drop",
+        "voter",
+    )
     run(env, project, "git", "add", "-A")
     run(env, project, "git", "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-qm", "my data")
 
@@ -97,7 +116,10 @@ def test_a_project_from_the_wheel_runs_on_its_own_data(wheel_site, tunelab_env, 
     assert metrics["task"] == "classification" and 0.5 < metrics["stack"]["accuracy"] <= 1
     stack_config = tunelab_env.database.runs.find_one({"_id": metrics["stack"]["run_id"]})["config"]
     assert (stack_config["meta"], stack_config["scorer"]) == ("logistic_regression", "accuracy")
-    assert (project / "predictions" / "batch.csv").read_text().count("\n") == metrics["test_rows"] + 1
+    predictions = pd.read_csv(project / "predictions" / "batch.csv")
+    assert len(predictions) == metrics["test_rows"] and list(predictions.columns) == ["voter", "row", "prediction"]
+    test_split = pd.read_parquet(project / "data" / "processed" / "test" / "votes.parquet")
+    assert list(predictions["voter"]) == list(test_split["voter"])  # each prediction joins back to its row
     train_split = project / "data" / "processed" / "train" / "votes.parquet"
     on_split = list(tunelab_env.database.runs.find({"info.data_path": "data/processed/train/votes.parquet"}))
     assert len(on_split) >= 3  # two trials and the stack

@@ -146,7 +146,8 @@ def prepare(settings: Settings, params: PipelineParams) -> list[Path]:
     written = [
         write_table(train_rows, settings.project_dir / TRAIN_DIR / f"{spec.name}{source.suffix}"),
         write_table(test_rows, settings.project_dir / TEST_DIR / f"{spec.name}{source.suffix}"),
-        write_table(test_rows[list(columns)], settings.project_dir / BATCH_DIR / f"{spec.name}.csv"),
+        # the test features, after the columns that are not (an id): the predictions carry those along
+        write_table(test_rows[[*spec.drop, *columns]], settings.project_dir / BATCH_DIR / f"{spec.name}.csv"),
     ]
     return written
 
@@ -269,22 +270,30 @@ def _plain(value: Any) -> Any:
 
 
 def transform(settings: Settings, params: PipelineParams) -> Path:
-    """Predict every row of ``transform.input`` with the selected model; writes ``predictions/batch.csv``."""
+    """Predict every row of ``transform.input`` with the selected model; writes ``predictions/batch.csv``.
+
+    Columns ``prepare.dataset`` declares as not features (``drop``: an id) are copied to the predictions
+    ahead of them, so that each prediction can be joined back to its row; the other columns are the features.
+    """
     source = settings.project_dir / (params.transform.input or BATCH_DIR / f"{params.prepare.dataset}.csv")
     try:
         frame = read_table(source)
     except TunelabError as exc:
         raise TunelabError(f"{PARAMS_FILE}: key 'transform.input': {exc}") from None
+    carried = [column for column in declaration(settings, params.prepare.dataset).drop if column in frame.columns]
     try:
-        X = frame.to_numpy(dtype=np.float64)  # numbers and booleans, as a data set's features
+        X = frame.drop(columns=carried).to_numpy(dtype=np.float64)  # numbers and booleans, as a data set's features
     except ValueError as exc:
         raise TunelabError(f"{PARAMS_FILE}: key 'transform.input': {source}: {exc}") from None
     model = load_model(settings.project_dir / MODELS_DIR / "selected")
     expected = getattr(model, "n_features_in_", X.shape[1])
     if X.shape[1] != expected:
         raise TunelabError(f"{source}: {X.shape[1]} columns, but the selected model takes {expected} features")
-    rows = [{"row": i, "prediction": _plain(p)} for i, p in enumerate(model.predict(X))]
-    _write_csv(settings.project_dir / PREDICTIONS, ["row", "prediction"], rows)
+    rows = [
+        {**{column: _plain(frame[column].iloc[i]) for column in carried}, "row": i, "prediction": _plain(p)}
+        for i, p in enumerate(model.predict(X))
+    ]
+    _write_csv(settings.project_dir / PREDICTIONS, [*carried, "row", "prediction"], rows)
     return settings.project_dir / PREDICTIONS
 
 
