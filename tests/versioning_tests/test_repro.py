@@ -39,6 +39,7 @@ def fit(trial):
 def test_a_trial_of_an_objective_is_reproduced_by_calling_it_again(project_clone):
     """Outside any study: the same parameters, data version and commit, and the same result."""
     (project_clone.path / "objectives.py").write_text(OBJECTIVE)
+    project_clone.ok("git", "add", "objectives.py")
     project_clone.commit("an objective")
     project_clone.ok("tunelab", "tune", "objectives.py:fit", "--study", "o", "--n-trials", "3", "--seed", "2")
     runs = project_clone.tunelab.database.runs
@@ -49,6 +50,12 @@ def test_a_trial_of_an_objective_is_reproduced_by_calling_it_again(project_clone
     assert copy["info"]["data_version"] == original["info"]["data_version"]
     assert copy["info"]["git_commit"] == original["info"]["git_commit"] and "study" not in copy["info"]
     assert f"run {copy['_id']} reproduces run {original['_id']}: identical result" in out
+
+    # the database is untrusted input: a run naming a file git does not track never gets it imported
+    (project_clone.path / "scratch.py").write_text(OBJECTIVE + "\nraise SystemExit('imported')\n")
+    runs.update_one({"_id": original["_id"]}, {"$set": {"info.objective_function": "scratch.py:fit"}})
+    refused = project_clone.run("tunelab", "repro", str(original["_id"]))
+    assert refused.returncode == 2 and "is not a file of the project's git repository" in refused.stderr
 
 
 def test_a_dirty_tree_is_reported_not_used(project_clone):

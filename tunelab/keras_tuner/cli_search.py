@@ -79,7 +79,8 @@ def make_tuner(settings: Settings, spec: KerasTunerSpec) -> tuple[Any, dict[str,
     from tunelab.keras_tuner import _experiments, _tuners
 
     if isinstance(spec, HypermodelSpec):
-        hypermodel, search_kwargs = _user_hypermodel(settings, spec), {**_user_data(settings, spec), **_fit(spec)}
+        hypermodel = _user_hypermodel(settings, spec)
+        search_kwargs = {**_user_data(settings, spec), **_fit(spec, hypermodel)}
         classes, metric, direction = _tuners.BY_ALGORITHM, spec.metric, spec.direction
     else:
         hypermodel, search_kwargs = _experiments.SpaceHyperModel(spec), {"verbose": 0}
@@ -130,11 +131,19 @@ def _user_data(settings: Settings, spec: HypermodelSpec) -> dict[str, Any]:
     return data
 
 
-def _fit(spec: HypermodelSpec) -> dict[str, Any]:
-    """The spec's ``fit`` arguments, checked to be arguments of Keras's ``Model.fit`` (where ``search`` passes them)."""
+def _fit(spec: HypermodelSpec, hypermodel: Any) -> dict[str, Any]:
+    """The spec's ``fit`` arguments, checked to be arguments of where ``search`` passes them: the hypermodel's
+    own ``fit(hp, model, ...)`` if it has one (unchecked if that takes ``**kwargs``), else Keras's ``Model.fit``."""
     import keras
+    import keras_tuner
 
-    known = [name for name in inspect.signature(keras.Model.fit).parameters if name not in ("self", "x", "y")]
+    fit = keras.Model.fit
+    if isinstance(hypermodel, keras_tuner.HyperModel) and type(hypermodel).fit is not keras_tuner.HyperModel.fit:
+        fit = hypermodel.fit
+    parameters = inspect.signature(fit).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()) and fit is not keras.Model.fit:
+        return spec.fit
+    known = [name for name in parameters if name not in ("self", "hp", "model", "x", "y")]
     for name in spec.fit:
         if name not in known:
             raise TunelabError(

@@ -18,10 +18,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 
+import psutil
 from pymongo.database import Database
+from pymongo.errors import PyMongoError
 
 from tunelab import db
 from tunelab.errors import TunelabError
@@ -135,8 +137,9 @@ def drain_queue(
     run, which goes back to the queue within the retry budget (else it is
     FAILED, and its outcome says why), and a new process takes its place; the
     others go on. A worker's error (the database is down) is raised once the
-    others have ended. Raises BatchInterrupted on Ctrl-C, after the runs that
-    were going have been recorded as INTERRUPTED (runs not claimed stay QUEUED).
+    others have ended (with ``keep_waiting``, once they are interrupted).
+    Raises BatchInterrupted on Ctrl-C, after the runs that were going have been
+    recorded as INTERRUPTED (runs not claimed stay QUEUED).
     """
     drainers = _Drainers(settings, selector, keep_waiting)
     outcomes: list[RunOutcome] = []
@@ -149,9 +152,20 @@ def drain_queue(
     except KeyboardInterrupt:
         outcomes += drainers.stop()
         raise BatchInterrupted(outcomes) from None
+    finally:
+        drainers.stop()  # after an error here: the workers record their runs and end (nothing left when done)
     if drainers.errors:
         raise drainers.errors[0]
     return outcomes
+
+
+@dataclass
+class _Drainer:
+    """One of :class:`_Drainers`' processes and the pipe it sends its outcomes down."""
+
+    process: multiprocessing.process.BaseProcess
+    receiver: Connection | None  # None once the worker's end is closed
+    started: float | None  # the process's create time, as its claims record it
 
 
 class _Drainers:
@@ -160,48 +174,94 @@ class _Drainers:
 
     def __init__(self, settings: Settings, selector: queue.Selector, keep_waiting: bool) -> None:
         self._settings = settings
+        self._keep_waiting = keep_waiting
         self._args = (settings, selector, keep_waiting)
         self._context = worker_process.context([__name__])
-        self._processes: dict[Connection, multiprocessing.process.BaseProcess] = {}
-        self.errors: list[Exception] = []  # raised in a worker
+        self._drainers: list[_Drainer] = []
+        self._replacements_left: int | None = None  # set by the first start: a few per worker
+        self.errors: list[Exception] = []  # a worker's, or from recording a dead one
         self._stopping = False
 
     def start(self) -> None:
         receiver, sender = self._context.Pipe(duplex=False)
-        process = self._context.Process(target=_drain, args=(sender, *self._args), daemon=True)
+        process = self._context.Process(target=_drain, args=(sender, *self._args))  # not daemonic: runs may fork
         process.start()
         sender.close()  # the worker's copy is the only one: its end is the pipe's
-        self._processes[receiver] = process
+        try:
+            started = psutil.Process(process.pid).create_time()
+        except psutil.NoSuchProcess:  # gone already: it claimed nothing
+            started = None
+        self._drainers.append(_Drainer(process, receiver, started))
 
     def outcomes(self) -> Iterator[RunOutcome]:
-        """Every outcome as it comes, until every worker process has ended; a dead one is replaced if it
-        lost a run (see :meth:`_bury`)."""
-        while self._processes:
-            for receiver in multiprocessing.connection.wait(list(self._processes)):
-                try:
-                    sent = receiver.recv()
-                except (EOFError, OSError, pickle.UnpicklingError):  # it ended (or died mid-send)
-                    yield from self._bury(receiver)
-                    continue
-                if isinstance(sent, Exception):
-                    self.errors.append(sent)
-                else:
-                    yield sent
+        """Every outcome as it comes, until every worker process has ended; a dead one's run is given back
+        (see :meth:`_bury`). A process's end is its sentinel, not its pipe's: a run's own child processes
+        may hold the pipe open."""
+        if self._replacements_left is None:
+            self._replacements_left = 3 * len(self._drainers)
+        while self._drainers:
+            waited = [d.receiver for d in self._drainers if d.receiver] + [d.process.sentinel for d in self._drainers]
+            ready = multiprocessing.connection.wait(waited)
+            for drainer in list(self._drainers):
+                if drainer.receiver in ready:
+                    yield from self._receive(drainer)
+                if drainer.process.sentinel in ready:
+                    while drainer.receiver and drainer.receiver.poll():  # what it sent before it ended
+                        yield from self._receive(drainer)
+                    self._drainers.remove(drainer)
+                    yield from self._bury(drainer)
 
-    def _bury(self, receiver: Connection) -> list[RunOutcome]:
-        """A worker process ended. One killed (any other exit status) gave up its claimed run: it goes back
-        to the queue, or is FAILED (then its outcome is returned), and a new process takes over."""
-        process = self._processes.pop(receiver)
-        receiver.close()
-        process.join()
-        if process.exitcode == 0 or self._stopping:
+    def _receive(self, drainer: _Drainer) -> list[RunOutcome]:
+        try:
+            sent = drainer.receiver.recv()
+        except (EOFError, OSError, pickle.UnpicklingError):  # its end is closed (or it died mid-send)
+            drainer.receiver.close()
+            drainer.receiver = None
             return []
-        here = {"queue.claim.host": socket.gethostname(), "queue.claim.pid": process.pid}
+        if not isinstance(sent, Exception):
+            return [sent]
+        self.errors.append(sent)
+        if self._keep_waiting:  # the others would wait for ever: they stop too
+            self._interrupt()
+        return []
+
+    def _bury(self, drainer: _Drainer) -> list[RunOutcome]:
+        """A worker process ended. A run it still held goes back to the queue, or is FAILED (its outcome is
+        returned); a process that did not end well (killed, or exit status ≠ 0) is replaced."""
+        drainer.process.join()
+        if drainer.receiver:
+            drainer.receiver.close()
+        try:
+            failed = self._release(drainer)
+        except (PyMongoError, TunelabError) as exc:
+            self.errors.append(TunelabError(f"worker process {drainer.process.pid} died; its run: {exc}"))
+            return []
+        if drainer.process.exitcode != 0 and not self._stopping:
+            if self._replacements_left:
+                self._replacements_left -= 1
+                self.start()
+            else:
+                self.errors.append(
+                    TunelabError(
+                        f"worker processes keep dying (the last: exit code {drainer.process.exitcode}); "
+                        f"see {self._settings.worker_log}"
+                    )
+                )
+        return failed
+
+    def _release(self, drainer: _Drainer) -> list[RunOutcome]:
+        """Give back the run ``drainer``'s process held when it ended (matched by host, pid and the process's
+        start, so never another machine's or a later process's); the outcomes of those FAILED for good."""
+        if drainer.started is None:
+            return []
+        held = {
+            "queue.claim.host": socket.gethostname(),
+            "queue.claim.pid": drainer.process.pid,
+            "queue.claim.pid_started": drainer.started,
+        }
         database = db.connect(self._settings)
-        requeued, failed = queue.release_lost_claims(database, 0.0, self._settings.queue_retries, here)
-        if requeued or failed:
-            self.start()
-        found = database.runs.find({"_id": {"$in": failed}}, {"experiment.name": 1, "queue": 1, "fail_trace": 1})
+        _, failed = queue.release_lost_claims(database, 0.0, self._settings.queue_retries, held)
+        found = database.runs.find({"_id": {"$in": failed}}, {"queue": 1, "fail_trace": 1})
         return [
             RunOutcome(
                 run["queue"]["experiment"],
@@ -213,17 +273,22 @@ class _Drainers:
             for run in found
         ]
 
-    def stop(self) -> list[RunOutcome]:
-        """After Ctrl-C: every worker records its run INTERRUPTED and ends; their last outcomes."""
+    def _interrupt(self) -> None:
         self._stopping = True
-        worker_process.pass_interrupt_on()
+        worker_process.pass_interrupt_on(drainer.process for drainer in self._drainers)
+
+    def stop(self) -> list[RunOutcome]:
+        """After Ctrl-C (or an error): every worker records its run INTERRUPTED and ends; their last outcomes."""
+        if not self._drainers:
+            return []
+        self._interrupt()
         return list(self.outcomes())
 
 
 def _drain(sender: Connection, settings: Settings, selector: queue.Selector, keep_waiting: bool) -> None:
     """A :class:`_Drainers` process: claim and run until nothing is left, sending each outcome (or the error)."""
-    worker_process.init_worker(settings.worker_log)
     try:
+        worker_process.init_worker(settings.worker_log)
         while (outcome := _claim_and_run(settings, selector, keep_waiting)) is not None:
             sender.send(outcome)
     except TunelabError as exc:  # the parent raises it

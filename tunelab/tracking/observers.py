@@ -323,9 +323,13 @@ class TunelabMongoObserver(MongoObserver):
         self.save()
 
     def replace_config(self, config: Mapping[str, Any]) -> None:
-        """The run's stored config becomes ``config`` at the next save (a heartbeat or the end)."""
-        with self._lock:
-            self.run_entry["config"] = dict(config)
+        """The run's stored config becomes ``config`` at the next save (a heartbeat or the end).
+
+        Without the lock, which a save holds while the database answers: the caller (a trial's every
+        ``suggest_*``) must not wait for an outage. Setting one key of the entry to a new dict is atomic,
+        and a save encodes the entry whole, with the old config or the new one.
+        """
+        self.run_entry["config"] = dict(config)
 
     @property
     def _id(self) -> Any:

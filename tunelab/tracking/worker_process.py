@@ -11,6 +11,7 @@ remembers it, so it starts nothing new.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import io
 import logging
 import multiprocessing
@@ -90,12 +91,13 @@ def stop_workers(pool: Executor) -> None:
     pool.shutdown(wait=True, cancel_futures=True)
 
 
-def pass_interrupt_on() -> None:
-    """In the parent, after Ctrl-C: ignore any further one, and make sure every worker saw it (it may have
-    reached only the parent)."""
+def pass_interrupt_on(children: Iterable[multiprocessing.process.BaseProcess] | None = None) -> None:
+    """In the parent, after Ctrl-C: ignore any further one, and make sure every worker (``children``, by
+    default every child process) saw it: it may have reached only the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for child in multiprocessing.active_children():
-        os.kill(child.pid, signal.SIGINT)
+    for child in multiprocessing.active_children() if children is None else children:
+        with contextlib.suppress(ProcessLookupError):  # ended meanwhile
+            os.kill(child.pid, signal.SIGINT)
 
 
 def end_process() -> None:

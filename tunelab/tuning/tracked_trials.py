@@ -155,7 +155,7 @@ def track_trial(
     def main(_run: Run) -> list[float] | float:
         link.start(_run._id)
         tracked = TrackedTrial(trial, TrialRun(_run))
-        tracked.run._replace_config(tracked.params)  # not Sacred's seed: only parameters (an enqueued trial's, or none)
+        tracked.run._replace_config({})  # not Sacred's seed: the parameters suggested so far, none yet
         token = _current.set(tracked.run)
         try:
             values = objective_values(objective(tracked), n_objectives)

@@ -62,6 +62,7 @@ def load_origin(settings: Settings, run_id: int) -> RunOrigin:
         not isinstance(data_path, str) or Path(data_path).is_absolute() or ".." in Path(data_path).parts
     ):
         raise TunelabError(f"run {run_id}: info.data_path {data_path!r} is not a path inside the project")
+    objective, directions = _objective_of(run_id, run)
     return RunOrigin(
         run_id=run_id,
         experiment=run["experiment"]["name"],
@@ -72,23 +73,29 @@ def load_origin(settings: Settings, run_id: int) -> RunOrigin:
         data_version=info.get("data_version"),
         result=run.get("result"),
         summary=info.get("summary", {}),
-        objective=_objective_of(run_id, info),
-        directions=tuple(info.get("objective", {}).get("directions", ())),
+        objective=objective,
+        directions=directions,
     )
 
 
-def _objective_of(run_id: int, info: dict[str, Any]) -> str | None:
-    """A trial run's ``FILE.py:FUNCTION`` (checked: the database is untrusted input, and the file is imported);
-    None for an experiment's run."""
+def _objective_of(run_id: int, run: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+    """A trial run's ``FILE.py:FUNCTION`` and its study's directions (checked: the database is untrusted input,
+    and the file is imported); (None, ()) for an experiment's run."""
+    info = run.get("info", {})
     if info.get("engine") != "objective":
-        return None
+        return None, ()
     ref = info.get("objective_function")
     if not isinstance(ref, str) or OBJECTIVE_REF.match(ref) is None:
         raise TunelabError(
             f"run {run_id} is a trial of {ref!r}, tracked in your own code (@tunelab.optuna.track): "
             "re-run it from there"
         )
-    return ref
+    directions = (info.get("objective") or {}).get("directions") if isinstance(info.get("objective"), dict) else None
+    if not isinstance(run.get("config"), dict) or not (
+        isinstance(directions, list) and directions and set(directions) <= {"maximize", "minimize"}
+    ):
+        raise TunelabError(f"run {run_id}: its config or info.objective.directions is not a trial's")
+    return ref, tuple(directions)
 
 
 def check_workspace(settings: Settings, origin: RunOrigin) -> list[str]:
@@ -143,11 +150,17 @@ def reproduce(settings: Settings, origin: RunOrigin) -> RunOutcome:
 def _reproduce_trial(settings: Settings, origin: RunOrigin) -> RunOutcome:
     """The objective called again on a trial of a study in memory whose parameters are the run's."""
     path = (settings.project_dir / OBJECTIVE_REF.match(origin.objective)["file"]).resolve()
-    if not path.is_relative_to(settings.project_dir.resolve()):
-        raise TunelabError(f"run {origin.run_id}: its objective {path} lies outside the project: re-run it from there")
+    tracked = subprocess.run(
+        ["git", "ls-files", "--error-unmatch", str(path)], cwd=settings.project_dir, capture_output=True
+    )
+    if not path.is_relative_to(settings.project_dir.resolve()) or tracked.returncode != 0:
+        raise TunelabError(
+            f"run {origin.run_id}: its objective {path} is not a file of the project's git repository: "
+            "re-run it from where it is"
+        )
     objective = load_objective(origin.objective, settings.project_dir)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(directions=list(origin.directions) or ["maximize"], pruner=optuna.pruners.NopPruner())
+    study = optuna.create_study(directions=list(origin.directions), pruner=optuna.pruners.NopPruner())
     study.enqueue_trial(origin.config)
     info = {"engine": ENGINE, "objective_function": origin.objective, "reproduces": origin.run_id}
     outcome = track_trial(settings, origin.experiment, objective, study.ask(), info)
