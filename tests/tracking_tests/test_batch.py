@@ -42,6 +42,8 @@ def test_a_failing_run_does_not_stop_the_batch(test_project_env, tmp_path):
     statuses = {r["experiment"]["name"]: r["status"] for r in test_project_env.database.runs.find()}
     assert statuses == {"boom": "FAILED", "slow": "COMPLETED"}
     assert "FAILED" in result.stdout and "COMPLETED" in result.stdout
+    listed = test_project_env.cli("runs", project=TEST_PROJECT).stdout
+    assert "RuntimeError: x" in listed  # why it failed, where a result would be
 
 
 def test_ctrl_c_marks_running_runs_interrupted(test_project_env, tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
@@ -46,7 +47,7 @@ def outcomes_table(outcomes: Sequence[RunOutcome]) -> Table:
 
 
 def runs_table(records: Sequence[dict]) -> Table:
-    """Run documents (Sacred's schema) as a table."""
+    """Run documents (Sacred's schema) as a table; a failed run's result cell says why (its trace's last line)."""
     table = Table("run id", "experiment", "status", "result", "duration", "data version")
     for run in records:
         duration = ""
@@ -58,11 +59,18 @@ def runs_table(records: Sequence[dict]) -> Table:
             str(run["_id"]),
             run["experiment"]["name"],
             f"[{style}]{run['status']}[/]",
-            f"{result:.4f}" if isinstance(result, float) else "" if result is None else str(result),
+            f"{result:.4f}" if isinstance(result, float) else str(result) if result is not None else _why(run),
             duration,
             run.get("info", {}).get("data_version", "")[:12],
         )
     return table
+
+
+def _why(run: dict) -> str:
+    """The last line of a failed run's trace (``TunelabError: unknown data set…``), escaped for rich."""
+    trace = run.get("fail_trace") or [""]
+    lines = "".join(trace[-1:]).strip().splitlines()
+    return escape(lines[-1]) if lines else ""
 
 
 def queue_table(counts: Sequence[BatchCounts]) -> Table:

@@ -162,7 +162,15 @@ def runs(
         database["runs"]
         .find(
             {},
-            {"experiment.name": 1, "status": 1, "result": 1, "start_time": 1, "stop_time": 1, "info.data_version": 1},
+            {
+                "experiment.name": 1,
+                "status": 1,
+                "result": 1,
+                "start_time": 1,
+                "stop_time": 1,
+                "info.data_version": 1,
+                "fail_trace": {"$slice": -1},
+            },
         )
         .sort("_id", -1)
         .limit(limit)
