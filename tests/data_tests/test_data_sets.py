@@ -14,6 +14,7 @@ import yaml
 
 from tunelab.data import add_dataset, declarations, load_dataset
 from tunelab.data import versions as versions_module
+from tunelab.data.datasets import infer_task
 from tunelab.errors import TunelabError
 from tunelab.settings import load_settings
 
@@ -42,6 +43,8 @@ def test_a_csv_is_tracked_declared_and_loaded_with_dvcs_md5(project):
     settings = load_settings(project)
     spec = add_dataset(settings, project / "data" / "r.csv", "r", "y", drop=("id",))
     assert spec.task == "regression"  # inferred from a fractional target
+    assert infer_task(pd.Series(np.arange(100) * 3.0)) == "regression"  # whole numbers, but 100 of them: a quantity
+    assert infer_task(pd.Series([0, 1, 2] * 30)) == infer_task(pd.Series(["no", "yes"] * 9)) == "classification"
     assert declarations(settings)["r"] == spec
     data = load_dataset("r", settings)
     dvc_md5 = yaml.safe_load((project / "data" / "r.csv.dvc").read_text())["outs"][0]["md5"]

@@ -111,10 +111,16 @@ def split_columns(frame: pd.DataFrame, spec: DataSpec, path: Path) -> tuple[np.n
     return features.to_numpy(dtype=np.float64), y, tuple(map(str, features.columns))
 
 
+MAX_INFERRED_CLASSES = 20  # a whole-numbered target with more distinct values is a quantity (a count, a price)
+
+
 def infer_task(target: pd.Series) -> Task:
-    """Classification for labels (text, booleans, integers, whole floats), regression for other numbers."""
+    """Classification for labels (text, booleans, up to MAX_INFERRED_CLASSES whole numbers), regression for
+    other numbers: fractional ones, or whole ones with more distinct values."""
     values = target.dropna()
-    if pd.api.types.is_float_dtype(values) and not np.array_equal(values, np.round(values)):
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return "classification"
+    if values.nunique() > MAX_INFERRED_CLASSES or not np.array_equal(values, np.round(values)):
         return "regression"
     return "classification"
 

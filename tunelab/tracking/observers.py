@@ -177,6 +177,8 @@ class TunelabMongoObserver(MongoObserver):
         holds the queue entry the observer was given.
         """
         self.run_entry["info"] = {**self._initial_info, **self.run_entry.get("info", {})}
+        if self._git_commit:  # from the first write: a run whose process dies keeps its code's version
+            self.run_entry["info"]["git_commit"] = self._git_commit
         if self._queue_entry is not None and self.run_entry.get("status") == "QUEUED":
             self.run_entry["queue"] = self._queue_entry
         if tags := airflow_tags(airflow_context()):
@@ -198,11 +200,21 @@ class TunelabMongoObserver(MongoObserver):
             self._send_insert()
 
     def _send_insert(self) -> None:
-        """Send the insert now unless it was sent (or taken by the final save); from the timer or a writer."""
+        """Send the insert now unless it was sent (or taken by the final save); from the timer or a writer.
+
+        It sends the run as it is now (a trial's parameters suggested since its start, say), or as it was
+        encoded at its start if it can no longer be encoded.
+        """
         with self._insert_lock:
             unsent, self._unsent = self._unsent, None
-            if unsent is not None:
-                self._try_insert(*unsent)
+            if unsent is None:
+                return
+            entry = dict(self.run_entry)  # one C call: atomic for the run's thread
+            try:
+                unsent = (entry, self._encode(entry))
+            except (bson.errors.InvalidDocument, RuntimeError):  # something the run added since
+                pass
+            self._try_insert(*unsent)
 
     def _drop_unsent_insert(self) -> None:
         """Stop the insert's timer (waiting for a send in progress) and drop the insert if it was never sent:

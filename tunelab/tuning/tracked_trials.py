@@ -174,7 +174,7 @@ def track_trial(
         "objective": {"metrics": metric_names(n_objectives), "directions": directions},
         **({"result_direction": directions[0]} if n_objectives == 1 else {}),
         **info,
-        "trial": trial.number,
+        **({"trial": trial.number} if "study" in info else {}),  # a reproduction belongs to no study
     }
     options = {"--capture": "no"} if threads else None
     ex.observers[:] = tracking_observers(settings, info=info)  # in the run's insert: a lost run names its trial
