@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +21,11 @@ from tunelab.db import EmbeddedServer
 from tunelab.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
+
+# The Ctrl-C tests send SIGINT to tunelab commands. A shell that starts pytest in its background without job
+# control leaves SIGINT ignored, and every command started here would inherit that and never see it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; scripts/test installs it
 CHROMIUM_FLAGS = [
     "--headless",
