@@ -186,3 +186,12 @@ def test_kill_9_mid_trial_then_rerun_fails_its_run_and_draws_no_earlier_values_a
     assert killed.state.name == "FAIL" and run["config"] == killed.params
     completed = [t.params["x"] for t in study.trials if t.state.name == "COMPLETE"]
     assert len(completed) == 4 and len(set(completed)) == 4  # the retry has the killed trial's x; no other repeats
+
+
+def test_a_minimised_objective_is_summarised_by_its_smallest_report(test_project_env):
+    """Omniboard's "objective best" column follows the study's direction, not the metric's name."""
+    tune(test_project_env, "curve", "--study", "down", "--n-trials", "2", "--direction", "minimize", "--seed", "1")
+    for run in runs_of(test_project_env, load(test_project_env, "down")).values():
+        summary = run["info"]["summary"]["objective"]
+        assert summary["best"] == summary["min"] < summary["max"]
+        assert run["info"]["result_direction"] == "minimize"

@@ -47,6 +47,7 @@ OUTPUT_HEAD = OUTPUT_TAIL = 256 * 1024  # characters of captured output kept in 
 OUTPUT_ARTIFACT = "captured_out.txt"  # the whole output, when longer
 FINAL_SAVE_RETRY_S = 30.0
 WRITER_THREADS = 4  # for final saves and trials' links to their runs, in the background
+METRIC_DIRECTIONS = "metric_directions"  # info key: metric -> maximize|minimize, where a name cannot say it
 INSERT_DELAY_S = 0.1  # a run is inserted this long after its start; one that ends sooner is written once, whole
 _INSERTS = Beats("run-inserts")
 log = logging.getLogger(__name__)
@@ -529,8 +530,9 @@ class TunelabMongoObserver(MongoObserver):
         """``info.summary`` (best, last, min, max, steps per metric) and ``info.git_commit``; new
         metrics get their Omniboard columns."""
         info = self.run_entry.setdefault("info", {})
+        directions = self._initial_info.get(METRIC_DIRECTIONS, {})
         info["summary"] = {
-            summary_key(name): {**values, "best": values["min"] if lower_is_better(name) else values["max"]}
+            summary_key(name): {**values, "best": values["min"] if _minimized(name, directions) else values["max"]}
             for name, values in self._summary.items()
         }
         if self._git_commit:
@@ -541,6 +543,12 @@ class TunelabMongoObserver(MongoObserver):
         if new:
             register_columns(database, new.values())
             self._columns_registered.update(new)
+
+
+def _minimized(metric: str, directions: Mapping[str, str]) -> bool:
+    """Whether a metric's best value is its smallest: as the run's ``info.metric_directions`` says (a search's
+    objective), else as its name says (``val_loss``)."""
+    return directions.get(metric, "minimize" if lower_is_better(metric) else "maximize") == "minimize"
 
 
 def _head_and_tail(output: str) -> str:

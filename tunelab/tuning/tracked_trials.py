@@ -36,7 +36,7 @@ from tunelab.errors import TunelabError
 from tunelab.settings import Settings
 from tunelab.tracking.artifacts import save_model
 from tunelab.tracking.experiment import gather_sources, load_recorded_data, loaded_packages
-from tunelab.tracking.observers import tracking_observers
+from tunelab.tracking.observers import METRIC_DIRECTIONS, tracking_observers
 from tunelab.tuning.optuna_engine import RUN_ID_ATTR
 from tunelab.tuning.trials import RunLink, TrialPruned
 
@@ -170,8 +170,11 @@ def track_trial(
         return values[0] if n_objectives == 1 else values
 
     directions = _directions(trial)
+    metrics = metric_names(n_objectives)
     info = {
-        "objective": {"metrics": metric_names(n_objectives), "directions": directions},
+        "objective": {"metrics": metrics, "directions": directions},
+        # what "best" means in the run's summary (Omniboard's columns): the study's, not the names'
+        METRIC_DIRECTIONS: {REPORT_METRIC: directions[0], **dict(zip(metrics, directions, strict=True))},
         **({"result_direction": directions[0]} if n_objectives == 1 else {}),
         **info,
         **({"trial": trial.number} if "study" in info else {}),  # a reproduction belongs to no study
