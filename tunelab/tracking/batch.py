@@ -141,7 +141,7 @@ def drain_queue(
     Raises BatchInterrupted on Ctrl-C, after the runs that were going have been
     recorded as INTERRUPTED (runs not claimed stay QUEUED).
     """
-    drainers = _Drainers(settings, selector, keep_waiting)
+    drainers = _Drainers(settings, selector, keep_waiting, workers)
     outcomes: list[RunOutcome] = []
     try:
         for _ in range(workers):
@@ -172,13 +172,13 @@ class _Drainers:
     """:func:`drain_queue`'s worker processes. Each sends its outcomes down a pipe of its own, so that one killed
     mid-send garbles only its own (a process pool breaks, and stops every worker, when one of them dies)."""
 
-    def __init__(self, settings: Settings, selector: queue.Selector, keep_waiting: bool) -> None:
+    def __init__(self, settings: Settings, selector: queue.Selector, keep_waiting: bool, workers: int) -> None:
         self._settings = settings
         self._keep_waiting = keep_waiting
         self._args = (settings, selector, keep_waiting)
         self._context = worker_process.context([__name__])
         self._drainers: list[_Drainer] = []
-        self._replacements_left: int | None = None  # set by the first start: a few per worker
+        self._replacements_left = 3 * workers  # processes that die are replaced, a few times per worker
         self.errors: list[Exception] = []  # a worker's, or from recording a dead one
         self._stopping = False
 
@@ -197,8 +197,6 @@ class _Drainers:
         """Every outcome as it comes, until every worker process has ended; a dead one's run is given back
         (see :meth:`_bury`). A process's end is its sentinel, not its pipe's: a run's own child processes
         may hold the pipe open."""
-        if self._replacements_left is None:
-            self._replacements_left = 3 * len(self._drainers)
         while self._drainers:
             waited = [d.receiver for d in self._drainers if d.receiver] + [d.process.sentinel for d in self._drainers]
             ready = multiprocessing.connection.wait(waited)

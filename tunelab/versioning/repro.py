@@ -90,7 +90,8 @@ def _objective_of(run_id: int, run: dict[str, Any]) -> tuple[str | None, tuple[s
             f"run {run_id} is a trial of {ref!r}, tracked in your own code (@tunelab.optuna.track): "
             "re-run it from there"
         )
-    directions = (info.get("objective") or {}).get("directions") if isinstance(info.get("objective"), dict) else None
+    objective = info.get("objective")
+    directions = objective.get("directions") if isinstance(objective, dict) else None
     if not isinstance(run.get("config"), dict) or not (
         isinstance(directions, list) and directions and set(directions) <= {"maximize", "minimize"}
     ):
@@ -150,10 +151,7 @@ def reproduce(settings: Settings, origin: RunOrigin) -> RunOutcome:
 def _reproduce_trial(settings: Settings, origin: RunOrigin) -> RunOutcome:
     """The objective called again on a trial of a study in memory whose parameters are the run's."""
     path = (settings.project_dir / OBJECTIVE_REF.match(origin.objective)["file"]).resolve()
-    tracked = subprocess.run(
-        ["git", "ls-files", "--error-unmatch", str(path)], cwd=settings.project_dir, capture_output=True
-    )
-    if not path.is_relative_to(settings.project_dir.resolve()) or tracked.returncode != 0:
+    if not path.is_relative_to(settings.project_dir.resolve()) or not _git(settings.project_dir, "ls-files", str(path)):
         raise TunelabError(
             f"run {origin.run_id}: its objective {path} is not a file of the project's git repository: "
             "re-run it from where it is"
