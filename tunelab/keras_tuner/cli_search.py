@@ -43,8 +43,8 @@ def run_search(
         lock = filelock.FileLock(project / ".tunelab-lock", timeout=0).acquire()
     except filelock.Timeout:
         raise TunelabError(f"study {spec.study_name!r} is being tuned by another process") from None
-    try:
-        with lock:
+    with lock:
+        try:
             reason = f"worker lost: a previous process tuning {spec.study_name} died"
             fail_dead_runs(
                 db.connect(settings)["runs"], {"info.study": spec.study_name, "status": "RUNNING"}, 0, reason
@@ -54,10 +54,10 @@ def run_search(
                 search_with_workers(settings, spec, workers, address)
             else:
                 _search(settings, spec)
-    except TunelabError:
-        if new and [path.name for path in project.iterdir()] == [".tunelab-lock"]:  # refused before it began
-            shutil.rmtree(project, ignore_errors=True)
-        raise
+        except TunelabError:
+            if new and [path.name for path in project.iterdir()] == [".tunelab-lock"]:  # refused before it began
+                shutil.rmtree(project, ignore_errors=True)  # under the lock: no other command can be using it
+            raise
     return count_trials(settings, spec.study_name).finished - before
 
 
@@ -147,7 +147,8 @@ def _fit(spec: HypermodelSpec, hypermodel: Any) -> dict[str, Any]:
     for name in spec.fit:
         if name not in known:
             raise TunelabError(
-                f"{spec.source}: key 'fit.{name}': not an argument of Model.fit (known: {', '.join(known)})"
+                f"{spec.source}: key 'fit.{name}': not an argument of "
+                f"{'Model' if fit is keras.Model.fit else type(hypermodel).__name__}.fit (known: {', '.join(known)})"
             )
     return spec.fit
 
